@@ -1,0 +1,27 @@
+# Two commands on a fresh machine (Python 3.11):
+#   make book [DATA=/path/to/CCPD2019] [PROFILE=cpu|smoke|paper]   builds the HTML book
+#   make test [DATA=/path/to/shared/data]                              runs the tests
+# Both create the project-local virtual environment .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+PROFILE ?= cpu
+DATA ?=
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e ".[book,dev]"
+	touch $@
+
+.PHONY: book test install clean
+install: $(VENV)/.installed
+
+book: $(VENV)/.installed
+	$(VENV)/bin/lpsr book --profile $(PROFILE) $(if $(DATA),--data $(DATA))
+
+test: $(VENV)/.installed
+	LPSR_DATA=$(abspath $(DATA)) $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf _build

@@ -1,0 +1,152 @@
+"""The `lpsr` command line: data, train, eval, upscale, book."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lpsr.ccpd import CCPDNameError
+
+
+def _data_root(args) -> Path:
+    from lpsr.data import data_root
+
+    return data_root(args.data, args.synthetic_frames, args.synthetic_seed)
+
+
+def _add_data_args(parser) -> None:
+    parser.add_argument("--data", help="CCPD root (CCPD2019 layout, or any folder of CCPD-named frames); default: synthetic frames")
+    parser.add_argument("--synthetic-frames", type=int, default=600, help="frames to generate when --data is not given")
+    parser.add_argument("--synthetic-seed", type=int, default=0)
+    parser.add_argument("--scale", type=int, default=8, choices=(2, 4, 8))
+    parser.add_argument("--crop", default="rectified", choices=("rectified", "bbox"))
+    parser.add_argument("--kernel", default="bicubic", choices=("bicubic", "area"), help="LR downscale kernel")
+
+
+def _protocol(args):
+    from lpsr.data import PlateProtocol
+
+    return PlateProtocol(scale=args.scale, crop=args.crop, kernel=args.kernel)
+
+
+def cmd_data(args) -> None:
+    from lpsr.data import load_plates
+
+    root = _data_root(args)
+    for split in args.splits:
+        plates = load_plates(root, split, _protocol(args))
+        sizes = plates.sizes()
+        print(
+            f"{split}: {len(plates)} plates from {plates.summary['frames']} frames; "
+            f"median HR {int(sorted(sizes[:, 0])[len(sizes) // 2])}x{int(sorted(sizes[:, 1])[len(sizes) // 2])}"
+        )
+
+
+def cmd_train(args) -> None:
+    from lpsr.config import load_config
+    from lpsr.train import train
+
+    overrides = list(args.set)
+    if args.data:
+        overrides.append(f"data.root={args.data}")
+    if args.iterations:
+        overrides.append(f"train.iterations={args.iterations}")
+    config = load_config(args.profile, args.config, overrides)
+    run_dir = train(config, args.runs, progress=not args.quiet, retrain=args.retrain)
+    done = run_dir / "done.json"
+    print(run_dir)
+    if done.is_file():
+        print(done.read_text(encoding="utf-8"))
+
+
+def cmd_eval(args) -> None:
+    from lpsr.data import has_split, load_plates
+    from lpsr.evaluate import evaluate, load_model
+
+    root = _data_root(args)
+    split = args.split
+    if split != "all" and not has_split(root, split):
+        print(f"{root} has no '{split}' split (splits/{split}.txt or {split}/): every frame is used")
+        split = "all"
+    plates = load_plates(root, split, _protocol(args))
+    model, name = load_model(args.model, args.scale)
+    summary = evaluate(model, plates, args.out, method=name, crop_border=args.crop_border)
+    keys = ("method", "n", "psnr_median", "psnr_std", "psnr_y_median", "psnr_y_std", "ssim_median", "plates_per_s")
+    print(json.dumps({k: summary[k] for k in keys}, indent=2, ensure_ascii=False))
+    print(f"wrote {Path(args.out) / 'per_plate.csv'} and summary.json")
+
+
+def cmd_upscale(args) -> None:
+    from lpsr.upscale import upscale_paths
+
+    failures = upscale_paths(args.input, args.output, args.model, ccpd_frame=args.ccpd_frame)
+    if failures:
+        sys.exit(1)
+
+
+def cmd_book(args) -> None:
+    from lpsr.book import build_book
+
+    html = build_book(profile=args.profile, data=args.data, runs_dir=args.runs, out=args.out)
+    print(f"book: {html / 'index.html'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lpsr", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="prepare (and cache) the plates of a CCPD root and print counts")
+    _add_data_args(p)
+    p.add_argument("--splits", nargs="+", default=["train", "val", "test"])
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train a model (resumes an interrupted run; returns a finished one)")
+    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
+    p.add_argument("--config", help="a YAML file with data/model/train sections")
+    p.add_argument("--data", help="CCPD root; default: synthetic frames")
+    p.add_argument("--iterations", type=int)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a setting, e.g. train.lr=2e-4")
+    p.add_argument("--runs", default="runs", help="folder that holds the run folders")
+    p.add_argument("--retrain", action="store_true", help="train again even if the run exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="score a model on whole plates of a split")
+    _add_data_args(p)
+    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
+    p.add_argument("--model", required=True, help="'bicubic', a run folder, or a checkpoint file")
+    p.add_argument("--crop-border", type=int, default=0, help="pixels cropped from each side before scoring")
+    p.add_argument("--out", required=True, help="folder for per_plate.csv and summary.json")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("upscale", help="super-resolve a plate image, a folder of them, or a CCPD frame")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--model", required=True, help="'bicubic', a run folder, or a checkpoint file")
+    p.add_argument("--ccpd-frame", action="store_true", help="the input is a CCPD frame: cut its plate first")
+    p.set_defaults(func=cmd_upscale)
+
+    p = sub.add_parser("book", help="run every chapter with papermill and build the HTML book")
+    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
+    p.add_argument("--data", help="CCPD root; default: synthetic frames")
+    p.add_argument("--runs", default="runs")
+    p.add_argument("--out", default="_build", help="build folder (HTML lands in OUT/html)")
+    p.set_defaults(func=cmd_book)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from lpsr.data import DataError
+    from lpsr.train import TrainingError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (DataError, TrainingError, CCPDNameError, FileNotFoundError, ValueError, KeyError) as error:
+        print(f"lpsr {args.command}: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

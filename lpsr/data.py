@@ -1,0 +1,276 @@
+"""From CCPD frames to HR/LR plate pairs, cached on disk.
+
+`load_plates(root, split, protocol)` lists a split's frames, parses every file name, cuts
+the plate (rectified from its four vertices by a perspective warp at native size, or the
+bounding box), crops it to a multiple of the scale (top-left kept), makes its LR
+counterpart with `lpsr.resize.downscale`, and caches both as one flat memory-mapped array
+each, keyed by the frames and the protocol, so that a second run decodes nothing.
+
+Frames whose names do not parse, whose images do not decode, or whose plate is smaller than
+two LR pixels a side are skipped and counted; zero usable plates is an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+from lpsr.ccpd import CCPDNameError, parse_ccpd_name
+from lpsr.resize import KERNELS, downscale
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+SPLITS = ("train", "val", "test")
+CACHE_VERSION = 1
+
+
+class DataError(RuntimeError):
+    """The data cannot be used as asked (missing root, no usable frames, ...)."""
+
+
+@dataclass(frozen=True)
+class PlateProtocol:
+    """How HR and LR plates are made from a frame (recorded with every result)."""
+
+    scale: int = 8
+    crop: str = "rectified"  # "rectified": perspective warp of the 4 vertices; "bbox": bounding box
+    kernel: str = "bicubic"  # LR downscale kernel, see lpsr.resize
+    hr_size: str = "native"  # HR = the plate at its native size, cropped to a multiple of scale
+
+    def __post_init__(self):
+        if self.scale not in (2, 4, 8):
+            raise ValueError(f"unsupported scale {self.scale}: the study supports 2, 4 and 8")
+        if self.crop not in ("rectified", "bbox"):
+            raise ValueError(f"unknown crop {self.crop!r}: choose 'rectified' or 'bbox'")
+        if self.kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {self.kernel!r}: choose one of {KERNELS}")
+
+
+@dataclass
+class PlateSet:
+    """HR and LR plates of one split, with their source files and texts."""
+
+    hr: list[np.ndarray]
+    lr: list[np.ndarray]
+    files: list[str]
+    texts: list[str]
+    protocol: PlateProtocol
+    summary: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.hr)
+
+    def sizes(self) -> np.ndarray:
+        """(n, 2) array of HR (width, height)."""
+        return np.array([(p.shape[1], p.shape[0]) for p in self.hr], dtype=np.int64).reshape(-1, 2)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("LPSR_CACHE", Path.home() / ".cache" / "lpsr"))
+
+
+def list_frames(root: str | Path, split: str | None) -> list[Path]:
+    """Frames of a split: `splits/<split>.txt` if present, else a `<split>/` folder (CCPD2020),
+    else every image under root. `split=None` (or "all") takes every image under root."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"CCPD root {root} does not exist or is not a folder")
+    if split not in (None, "all"):
+        if split not in SPLITS:
+            raise DataError(f"unknown split {split!r}: choose one of {SPLITS} or 'all'")
+        listing = root / "splits" / f"{split}.txt"
+        if listing.is_file():
+            lines = [line.strip() for line in listing.read_text(encoding="utf-8").splitlines()]
+            return [root / line for line in lines if line]
+        if (root / split).is_dir():
+            root = root / split
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def has_split(root: str | Path, split: str) -> bool:
+    root = Path(root)
+    return (root / "splits" / f"{split}.txt").is_file() or (root / split).is_dir()
+
+
+def rectify(image: np.ndarray, vertices) -> np.ndarray:
+    """Warp the quadrilateral (RB, LB, LT, RT) to an axis-aligned plate at native size."""
+    rb, lb, lt, rt = (np.asarray(v, dtype=np.float32) for v in vertices)
+    width = max(np.linalg.norm(rt - lt), np.linalg.norm(rb - lb))
+    height = max(np.linalg.norm(lb - lt), np.linalg.norm(rb - rt))
+    w, h = max(int(round(width)), 1), max(int(round(height)), 1)
+    src = np.stack([lt, rt, rb, lb])
+    dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(image, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def bbox_crop(image: np.ndarray, bbox) -> np.ndarray:
+    x1, y1, x2, y2 = bbox
+    h, w = image.shape[:2]
+    return image[max(y1, 0) : min(y2, h), max(x1, 0) : min(x2, w)]
+
+
+def crop_to_multiple(image: np.ndarray, scale: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    return image[: h - h % scale, : w - w % scale]
+
+
+def read_rgb(path: str | Path) -> np.ndarray | None:
+    """An image as HxWx3 uint8 RGB, or None if it does not decode."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def cut_plate(image: np.ndarray, annotation, protocol: PlateProtocol) -> np.ndarray:
+    """The HR plate of a frame under a protocol (cropped to a multiple of the scale)."""
+    if protocol.crop == "rectified":
+        plate = rectify(image, annotation.vertices)
+    else:
+        plate = bbox_crop(image, annotation.bbox)
+    return np.ascontiguousarray(crop_to_multiple(plate, protocol.scale))
+
+
+def _prepare_one(args):
+    path, protocol = args
+    try:
+        annotation = parse_ccpd_name(path)
+    except CCPDNameError as error:
+        return "bad_name", str(error)
+    image = read_rgb(path)
+    if image is None:
+        return "bad_image", f"{Path(path).name}: does not decode as an image"
+    hr = cut_plate(image, annotation, protocol)
+    if min(hr.shape[:2]) < 2 * protocol.scale:
+        return "too_small", f"{Path(path).name}: plate {hr.shape[1]}x{hr.shape[0]} is under {2 * protocol.scale} px"
+    return "ok", (hr, downscale(hr, protocol.scale, protocol.kernel), annotation.text)
+
+
+def _cache_key(root: Path, frames: list[Path], protocol: PlateProtocol) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps([CACHE_VERSION, str(root.resolve()), asdict(protocol)]).encode())
+    for path in frames:
+        size = path.stat().st_size if path.exists() else -1
+        digest.update(f"{path.relative_to(root) if path.is_relative_to(root) else path}:{size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _ragged_save(folder: Path, name: str, arrays: list[np.ndarray]) -> list[list[int]]:
+    """Store arrays as one flat uint8 file; return [offset, h, w] per array."""
+    index, offset = [], 0
+    flat = np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=np.uint8, shape=(sum(a.size for a in arrays),))
+    for array in arrays:
+        flat[offset : offset + array.size] = array.ravel()
+        index.append([offset, array.shape[0], array.shape[1]])
+        offset += array.size
+    flat.flush()
+    return index
+
+
+def _ragged_load(folder: Path, name: str, index) -> list[np.ndarray]:
+    flat = np.load(folder / f"{name}.npy", mmap_mode="r")
+    return [flat[o : o + h * w * 3].reshape(h, w, 3) for o, h, w in index]
+
+
+def load_plates(
+    root: str | Path,
+    split: str | None = "test",
+    protocol: PlateProtocol = PlateProtocol(),
+    cache_dir: str | Path | None = None,
+    workers: int = 2,
+    progress: bool = True,
+) -> PlateSet:
+    """HR/LR plates of a split of a CCPD root, from the cache when it holds them."""
+    root = Path(root)
+    frames = list_frames(root, split)
+    if not frames:
+        raise DataError(f"no image files found for split {split!r} under {root}")
+    key = _cache_key(root, frames, protocol)
+    folder = Path(cache_dir or default_cache_dir()) / "plates" / f"{split or 'all'}-{key}"
+    if not (folder / "index.json").is_file():
+        _build_cache(root, frames, protocol, folder, workers, progress, split)
+    meta = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+    plates = PlateSet(
+        hr=_ragged_load(folder, "hr", meta["hr"]),
+        lr=_ragged_load(folder, "lr", meta["lr"]),
+        files=meta["files"],
+        texts=meta["texts"],
+        protocol=protocol,
+        summary=meta["summary"],
+    )
+    return plates
+
+
+def _build_cache(root, frames, protocol, folder, workers, progress, split):
+    hrs, lrs, files, texts = [], [], [], []
+    skipped = {"bad_name": [], "bad_image": [], "too_small": []}
+    missing = [p for p in frames if not p.is_file()]
+    jobs = [(str(p), protocol) for p in frames if p.is_file()]
+    chunk = max(1, len(jobs) // (workers * 16))
+    bar = dict(total=len(jobs), desc=f"plates {split or 'all'}", disable=not progress, unit="frame")
+    if workers > 1 and len(jobs) > 64:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(tqdm(pool.map(_prepare_one, jobs, chunksize=chunk), **bar))
+    else:
+        results = [_prepare_one(job) for job in tqdm(jobs, **bar)]
+    for (path, _), (status, value) in zip(jobs, results):
+        if status == "ok":
+            hr, lr, text = value
+            hrs.append(hr)
+            lrs.append(lr)
+            texts.append(text)
+            files.append(str(Path(path).relative_to(root)) if Path(path).is_relative_to(root) else path)
+        else:
+            skipped[status].append(value)
+    summary = {
+        "root": str(root.resolve()),
+        "split": split or "all",
+        "frames": len(frames),
+        "plates": len(hrs),
+        "missing": len(missing),
+        **{f"skipped_{k}": len(v) for k, v in skipped.items()},
+        "examples": [m for v in skipped.values() for m in v[:3]] + [f"{p}: listed but missing" for p in missing[:3]],
+        "protocol": asdict(protocol),
+    }
+    n_skipped = len(frames) - len(hrs)
+    if n_skipped:
+        print(
+            f"{split or 'all'}: skipped {n_skipped} of {len(frames)} frames "
+            f"({len(missing)} missing, {len(skipped['bad_name'])} unparsable names, "
+            f"{len(skipped['bad_image'])} undecodable images, {len(skipped['too_small'])} plates too small); "
+            f"e.g. {'; '.join(summary['examples'][:3])}"
+        )
+    if not hrs:
+        raise DataError(f"no usable frames under {root} for split {split!r}: {summary}")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
+    try:
+        meta = {"hr": _ragged_save(staging, "hr", hrs), "lr": _ragged_save(staging, "lr", lrs), "files": files, "texts": texts, "summary": summary}
+        (staging / "index.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def data_root(root: str | Path | None, synthetic_frames: int = 600, seed: int = 0, cache_dir: str | Path | None = None) -> Path:
+    """The CCPD root to read: `root` itself, or (None) synthetic CCPD-format frames, generated
+    once into the cache."""
+    if root is not None:
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            raise DataError(f"CCPD root {root} does not exist; give the folder that holds the frames (and splits/)")
+        return root
+    from lpsr.synthetic import write_synthetic_ccpd
+
+    folder = Path(cache_dir or default_cache_dir()) / f"synthetic-{synthetic_frames}-seed{seed}"
+    return write_synthetic_ccpd(folder, n_frames=synthetic_frames, seed=seed)

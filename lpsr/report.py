@@ -1,0 +1,64 @@
+"""Tables and figures for the book's chapters, from evaluation summaries and run logs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from lpsr.fonts import use_cjk_font
+from lpsr.train import read_log
+
+
+def results_table(summaries: list[dict]) -> pd.DataFrame:
+    """One row per method: median ± std (as the paper's Table 1) and the 95% CI of the median."""
+    rows = []
+    for s in summaries:
+        row = {"method": s["method"], "n": s["n"]}
+        for key, label in (("psnr", "PSNR (dB)"), ("psnr_y", "PSNR-Y (dB)"), ("ssim", "SSIM (Y)")):
+            digits = 3 if key == "ssim" else 2
+            row[label] = f"{s[f'{key}_median']:.{digits}f} (± {s[f'{key}_std']:.{digits}f})"
+            row[f"{label} 95% CI"] = f"[{s[f'{key}_ci_low']:.{digits}f}, {s[f'{key}_ci_high']:.{digits}f}]"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")
+
+
+def plate_grid(columns: dict[str, list[np.ndarray]], row_titles: list[str] | None = None, width: float = 2.6):
+    """A grid of plates: one column per named image list (e.g. LR, Bicubic, SR, HR).
+
+    LR images are shown at the HR size with nearest-neighbour pixels, so blocks are visible."""
+    use_cjk_font()
+    names = list(columns)
+    n_rows = len(columns[names[0]])
+    fig, axes = plt.subplots(n_rows, len(names), figsize=(width * len(names), 0.9 * width * n_rows / 2.2 + 0.4), squeeze=False)
+    for c, name in enumerate(names):
+        for r, image in enumerate(columns[name]):
+            ax = axes[r, c]
+            ax.imshow(image, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=10)
+            if c == 0 and row_titles:
+                ax.set_ylabel(row_titles[r], fontsize=9, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(run_dirs: dict[str, str | Path], baseline: float | None = None, log_x: bool = True):
+    """Validation PSNR-Y against iterations for each named run (paper Fig. 6 style)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for name, run_dir in run_dirs.items():
+        _, vals = read_log(run_dir)
+        ax.plot([v["iteration"] for v in vals], [v["val_psnr_y"] for v in vals], marker="o", ms=3, label=name)
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", ls="--", label="bicubic")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("median val PSNR-Y (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig

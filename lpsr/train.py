@@ -1,0 +1,269 @@
+"""Training: one plain loop, a run folder per configuration.
+
+`train(config)` trains the configured model on random aligned patches of the train split,
+validates on whole val plates every `val_every` iterations, keeps the best checkpoint by
+validation PSNR-Y (the paper selects on test; we select on validation and report test
+once), and writes into `runs/<model>-<run id>/`:
+
+    config.yaml     the full configuration          env.json    seed, versions, machine
+    log.jsonl       one line per iteration and per validation
+    last.pt         everything needed to resume     best.pt     the selected weights
+    done.json       the final summary (its presence means the run is complete)
+
+The run id hashes the configuration and the data, so asking for a run that exists returns
+it without training again, and an interrupted run resumes where its last checkpoint was.
+Checkpoints are written atomically; SIGINT/SIGTERM write one and stop cleanly; a
+non-finite loss stops with a message and keeps the last good checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm.auto import tqdm
+
+from lpsr.config import RunConfig, config_from_dict
+from lpsr.data import PlateProtocol, data_root, load_plates
+from lpsr.inference import autocast, super_resolve
+from lpsr.metrics import psnr_rgb, psnr_y
+from lpsr.models import build_model, count_parameters
+from lpsr.patches import PlatePatches
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, ...); the last good checkpoint is kept."""
+
+
+def environment(config: RunConfig, device: torch.device) -> dict:
+    import torchvision
+
+    from lpsr import __version__
+
+    return {
+        "lpsr": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "device": str(device),
+        "cuda": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+        "threads": torch.get_num_threads(),
+        "seed": config.train.seed,
+    }
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def lr_factor(iteration: int, total: int, warmup: int, floor: float) -> float:
+    """Linear warm-up, then cosine annealing from 1 to `floor` (a fraction of the base lr)."""
+    if iteration < warmup:
+        return (iteration + 1) / warmup
+    progress = (iteration - warmup) / max(1, total - warmup)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def save_atomic(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def validate(model, plates, device, config: RunConfig) -> dict:
+    sr = super_resolve(model, plates.lr, device, bf16=config.train.bf16, channels_last=config.train.channels_last)
+    return {
+        "val_psnr": float(np.median([psnr_rgb(s, h) for s, h in zip(sr, plates.hr)])),
+        "val_psnr_y": float(np.median([psnr_y(s, h) for s, h in zip(sr, plates.hr)])),
+    }
+
+
+def prepare_data(config: RunConfig, progress: bool = True):
+    """Train and val plates for a configuration, and a fingerprint of them."""
+    root = data_root(config.data.root, config.data.synthetic_frames, config.data.synthetic_seed)
+    protocol = PlateProtocol(scale=config.model.scale, crop=config.data.crop, kernel=config.data.kernel)
+    train_plates = load_plates(root, "train", protocol, progress=progress)
+    val_plates = load_plates(root, "val", protocol, progress=progress)
+    if config.data.val_plates:
+        for name in ("hr", "lr", "files", "texts"):
+            setattr(val_plates, name, getattr(val_plates, name)[: config.data.val_plates])
+    fingerprint = json.dumps([train_plates.files, val_plates.files, asdict(protocol), str(root)])
+    return train_plates, val_plates, fingerprint
+
+
+def run_dir_for(config: RunConfig, runs_dir: str | Path, fingerprint: str) -> Path:
+    return Path(runs_dir) / f"{config.model.name}-{config.run_id(fingerprint)}"
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # a truncated or foreign file
+        raise TrainingError(f"checkpoint {path} cannot be read: {error}") from None
+
+
+def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = True, retrain: bool = False) -> Path:
+    """Train (or resume, or return the finished run) and return the run folder."""
+    seed_everything(config.train.seed)
+    torch.set_num_threads(config.train.threads)
+    device = pick_device(config.train.device)
+    train_plates, val_plates, fingerprint = prepare_data(config, progress)
+    run_dir = run_dir_for(config, runs_dir, fingerprint)
+    if (run_dir / "done.json").is_file() and not retrain:
+        return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+
+    patches = PlatePatches(train_plates, config.data.patch_size)
+    model = build_model(config.model.name, config.model.scale, **config.model.options).to(device)
+    if config.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    total, warmup = config.train.iterations, config.train.warmup
+    floor = config.train.min_lr / config.train.lr
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: lr_factor(i, total, warmup, floor))
+    generator = torch.Generator().manual_seed(config.train.seed)
+    start, best = 0, {"val_psnr_y": -math.inf, "iteration": 0}
+    if (run_dir / "last.pt").is_file() and not retrain:
+        state = load_checkpoint(run_dir / "last.pt", device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start, best = state["iteration"], state["best"]
+        print(f"resuming {run_dir.name} at iteration {start}")
+    _truncate_log(run_dir / "log.jsonl", start)
+    env = environment(config, device) | {"parameters": count_parameters(model), "train_plates": len(patches), "train_plates_skipped": patches.skipped, "val_plates": len(val_plates)}
+    (run_dir / "env.json").write_text(json.dumps(env, indent=2), encoding="utf-8")
+    forward = torch.compile(model) if config.train.compile else model
+
+    def checkpoint(iteration: int) -> None:
+        save_atomic(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "iteration": iteration,
+                "best": best,
+                "model_config": asdict(config.model),
+            },
+            run_dir / "last.pt",
+        )
+
+    stop = {"signal": None}
+    handlers = {sig: signal.signal(sig, lambda signum, _: stop.update(signal=signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    log = open(run_dir / "log.jsonl", "a", encoding="utf-8")
+    started = time.perf_counter()
+    bar = tqdm(range(start, total), initial=start, total=total, desc=run_dir.name, disable=not progress, unit="it")
+    try:
+        model.train()
+        for iteration in bar:
+            tick = time.perf_counter()
+            lr, hr = patches.batch(config.train.batch_size, generator)
+            lr, hr = lr.to(device), hr.to(device)
+            if config.train.channels_last:
+                lr, hr = lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last)
+            data_s = time.perf_counter() - tick
+            with autocast(device, config.train.bf16):
+                sr = forward(lr)
+            loss = F.mse_loss(sr.float(), hr)  # eq. 14
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"non-finite loss at iteration {iteration + 1}: mse={loss.item()}; "
+                    f"the last good checkpoint is kept in {run_dir / 'last.pt'}"
+                )
+            used_lr = optimizer.param_groups[0]["lr"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step_s = time.perf_counter() - tick
+            record = {
+                "iteration": iteration + 1,
+                "loss": loss.item(),
+                "mse": loss.item(),
+                "lr": used_lr,
+                "samples_per_s": config.train.batch_size / step_s,
+                "data_share": data_s / step_s,
+            }
+            log.write(json.dumps(record) + "\n")
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            done = iteration + 1
+            if done % config.train.val_every == 0 or done == total:
+                scores = validate(model, val_plates, device, config)
+                log.write(json.dumps({"iteration": done, **scores}) + "\n")
+                bar.set_postfix(loss=f"{record['loss']:.4f}", val_psnr_y=f"{scores['val_psnr_y']:.2f}")
+                if scores["val_psnr_y"] > best["val_psnr_y"]:
+                    best = {"iteration": done, **scores}
+                    save_atomic({"model": model.state_dict(), "model_config": asdict(config.model), "iteration": done, **scores}, run_dir / "best.pt")
+                log.flush()
+                checkpoint(done)
+            if stop["signal"] is not None:
+                log.flush()
+                checkpoint(done)
+                print(f"\nstopped by signal {stop['signal']} at iteration {done}; resume with the same command")
+                return run_dir
+        train_seconds = time.perf_counter() - started
+    finally:
+        log.close()
+        bar.close()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    summary = {
+        "iterations": total,
+        "best": best,
+        "train_seconds": train_seconds,
+        "resumed_from": start,
+        "samples_per_s": (total - start) * config.train.batch_size / train_seconds if total > start else None,
+    }
+    (run_dir / "done.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return run_dir
+
+
+def _truncate_log(path: Path, iteration: int) -> None:
+    """Drop log lines past the checkpoint a run resumes from (they will be written again)."""
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line and json.loads(line)["iteration"] <= iteration]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def read_log(run_dir: str | Path):
+    """The run's log as two lists of dicts: per-iteration records and validations."""
+    steps, vals = [], []
+    for line in (Path(run_dir) / "log.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        (vals if "val_psnr_y" in record else steps).append(record)
+    return steps, vals
+
+
+def run_config(run_dir: str | Path) -> RunConfig:
+    return config_from_dict(yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8")))

@@ -1,0 +1,116 @@
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lpsr.cli import main
+from lpsr.config import load_config, parse_override
+from lpsr.train import TrainingError, load_checkpoint, read_log, train
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, synthetic_root):
+    runs = tmp_path_factory.mktemp("runs")
+    config = load_config("smoke")
+    return train(config, runs, progress=False), runs
+
+
+def test_smoke_run_writes_its_folder(smoke_run):
+    run_dir, _ = smoke_run
+    for name in ("config.yaml", "env.json", "log.jsonl", "last.pt", "best.pt", "done.json"):
+        assert (run_dir / name).is_file(), name
+    steps, vals = read_log(run_dir)
+    assert [s["iteration"] for s in steps] == list(range(1, 21))
+    assert [v["iteration"] for v in vals] == [10, 20]
+    assert all(np.isfinite(s["loss"]) and s["lr"] > 0 and s["samples_per_s"] > 0 for s in steps)
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["seed"] == 0 and env["torch"] == torch.__version__ and env["parameters"] == 2_119_375
+    best = load_checkpoint(run_dir / "best.pt")
+    assert best["iteration"] in (10, 20) and best["model_config"]["name"] == "lpsr"
+
+
+def test_a_finished_run_is_returned_without_training(smoke_run):
+    run_dir, runs = smoke_run
+    stamp = (run_dir / "done.json").stat().st_mtime_ns
+    assert train(load_config("smoke"), runs, progress=False) == run_dir
+    assert (run_dir / "done.json").stat().st_mtime_ns == stamp
+
+
+def test_training_is_deterministic_and_resumes(tmp_path, synthetic_root, monkeypatch):
+    """3 iterations, SIGTERM, resume for 3 more == 6 straight (same weights)."""
+    import lpsr.train as train_module
+
+    config = load_config("smoke", overrides=["train.iterations=6", "train.val_every=3"])
+    straight = train(config, tmp_path / "a", progress=False)
+    real_validate, sent = train_module.validate, []
+
+    def validate_then_terminate(*args, **kwargs):
+        if not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+        return real_validate(*args, **kwargs)
+
+    original = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(train_module, "validate", validate_then_terminate)
+    partial = train(config, tmp_path / "b", progress=False)
+    assert signal.getsignal(signal.SIGTERM) == original
+    assert not (partial / "done.json").exists()
+    assert load_checkpoint(partial / "last.pt")["iteration"] == 3
+    resumed = train(config, tmp_path / "b", progress=False)
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(resumed / "last.pt")
+    assert a["iteration"] == b["iteration"] == 6
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert [s["iteration"] for s in read_log(resumed)[0]] == list(range(1, 7))
+
+
+def test_non_finite_loss_stops_with_a_message(tmp_path, synthetic_root, monkeypatch):
+    import lpsr.train as train_module
+
+    monkeypatch.setattr(train_module.F, "mse_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    with pytest.raises(TrainingError, match="non-finite loss at iteration 1"):
+        train(load_config("smoke"), tmp_path, progress=False)
+
+
+def test_overrides_and_profiles():
+    assert parse_override("train.iterations=5") == {"train": {"iterations": 5}}
+    assert load_config("smoke", overrides=["train.lr=2e-4"]).train.lr == 2e-4  # YAML reads 2e-4 as text
+    config = load_config("paper", overrides=["train.iterations=5", "model.options={blocks: 4}"])
+    assert config.train.batch_size == 128 and config.train.iterations == 5
+    assert config.model.options == {"blocks": 4}
+    with pytest.raises(ValueError, match="train.lr must be a number"):
+        load_config("smoke", overrides=["train.lr=fast"])
+    with pytest.raises(KeyError, match="unknown setting train.nope"):
+        load_config("smoke", overrides=["train.nope=1"])
+
+
+def test_eval_and_upscale_commands(smoke_run, tmp_path, synthetic_root, capsys):
+    run_dir, _ = smoke_run
+    main(["eval", "--synthetic-frames", "120", "--model", str(run_dir), "--out", str(tmp_path / "eval")])
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert summary["n"] > 0 and np.isfinite(summary["psnr_y_median"]) and summary["protocol"]["scale"] == 8
+    rows = (tmp_path / "eval" / "per_plate.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("file,plate,width,height,psnr,psnr_y,ssim") and len(rows) == summary["n"] + 1
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.full((12, 40), 128, np.uint8)).save(folder / "grey.png")
+    Image.fromarray(np.full((12, 40, 4), 200, np.uint8)).save(folder / "rgba.png")
+    Image.fromarray(np.full((12, 40), 40000, np.uint16)).save(folder / "deep.png")
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    with pytest.raises(SystemExit):
+        main(["upscale", str(folder), str(tmp_path / "out"), "--model", str(run_dir / "best.pt")])
+    out = capsys.readouterr().out
+    assert "broken.jpg: cannot read as an image" in out
+    for name in ("grey", "rgba", "deep"):
+        assert Image.open(tmp_path / "out" / f"{name}.png").size == (320, 96)
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--data", str(tmp_path / "missing"), "--model", "bicubic", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
