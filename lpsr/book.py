@@ -2,7 +2,7 @@
 
 The chapters are executed into a staging copy of the book's sources (`OUT/source`), so the
 notebooks in the repository stay clean, and Jupyter Book renders papermill's outputs
-(`execute_notebooks: "off"`). Training is shared across chapters through the run cache in
+(`execute_notebooks: "off"`) into `OUT/html`. Training is shared across chapters through the run cache in
 `runs_dir`: an unchanged book rebuilds without training again.
 """
 from __future__ import annotations
@@ -52,4 +52,8 @@ def build_book(profile: str = "cpu", data: str | None = None, runs_dir: str | Pa
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--path-output", str(out)]
     if subprocess.run(command, check=False).returncode != 0:
         raise RuntimeError(f"jupyter-book build failed: {' '.join(command)}")
-    return out / "_build" / "html"
+    html = out / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    shutil.copytree(out / "_build" / "html", html)
+    return html

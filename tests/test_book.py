@@ -1,0 +1,16 @@
+"""End to end: the smoke book builds from the chapter notebooks, with its figures and table."""
+import re
+
+from lpsr.book import build_book, chapters
+
+
+def test_smoke_book_builds(tmp_path, synthetic_root):
+    html = build_book(profile="smoke", data=None, runs_dir=tmp_path / "runs", out=tmp_path / "build")
+    assert (html / "index.html").is_file()
+    for chapter in chapters():
+        page = (html / f"{chapter}.html").read_text(encoding="utf-8")
+        assert "Traceback" not in page and "Error" not in re.sub(r"<[^>]+>", "", page).split("What this shows")[0][-2000:]
+        assert len(re.findall(r"<img[^>]+\.png", page)) >= 2, f"{chapter}: figures missing"
+        assert "<table" in page and "PSNR-Y" in page
+        assert "What this shows" in page
+    assert list((tmp_path / "runs").glob("lpsr-*/done.json"))
