@@ -33,6 +33,22 @@ class ModelConfig:
 
 
 @dataclass
+class LossConfig:
+    """The training loss: plain MSE, or PECL in one of its readings (lpsr.losses)."""
+
+    name: str = "mse"  # "mse" or "pecl"
+    distance: str = "l1"  # D: "l1" (Manhattan, eq. 18) or "l2" (Euclidean)
+    reading: str = "positive"  # contrastive term: "paper" (eq. 17 as written), "positive" (D^2), "positive-linear" (D)
+    margin: float = 2.0  # m of eq. 17
+    weighting: str = "fixed"  # "fixed", "paper" (learnable, clipped, sum to 1), "uncertainty" (Kendall et al.)
+    w_pixel: float = 0.5  # the fixed w_pixel, or the learnable weights' starting point
+    dim: int = 128  # embedding size d
+    encoder_init: str = "plates"  # "plates" (pretrained here on HR train plates), "imagenet", "path", "random"
+    encoder_path: str | None = None  # weights file for "imagenet" (optional), "path" and "plates" (optional)
+    trainable: bool = False  # train the Siamese encoder with the SR model (default: frozen)
+
+
+@dataclass
 class TrainConfig:
     iterations: int = 3000
     batch_size: int = 32
@@ -52,6 +68,7 @@ class TrainConfig:
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict:

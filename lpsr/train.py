@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import yaml
 from tqdm.auto import tqdm
 
 from lpsr.config import RunConfig, config_from_dict
 from lpsr.data import PlateProtocol, data_root, load_plates
 from lpsr.inference import autocast, super_resolve
+from lpsr.losses import PECLLoss
 from lpsr.metrics import psnr_rgb, psnr_y
 from lpsr.models import build_model, count_parameters
 from lpsr.patches import PlatePatches
@@ -114,7 +114,23 @@ def prepare_data(config: RunConfig, progress: bool = True):
 
 
 def run_dir_for(config: RunConfig, runs_dir: str | Path, fingerprint: str) -> Path:
-    return Path(runs_dir) / f"{config.model.name}-{config.run_id(fingerprint)}"
+    return Path(runs_dir) / f"{config.model.name}-{config.loss.name}-{config.run_id(fingerprint)}"
+
+
+def build_loss(config: RunConfig, root: Path, progress: bool = True) -> PECLLoss:
+    """The configured loss; for PECL, its Siamese encoder (pretrained here when `plates`)."""
+    loss = config.loss
+    if loss.name == "mse":
+        return PECLLoss(None)
+    if loss.name != "pecl":
+        raise ValueError(f"unknown loss {loss.name!r}; choose 'mse' or 'pecl'")
+    from lpsr.encoder import build_encoder, plate_encoder_path, pretrain_plate_encoder
+
+    path = loss.encoder_path
+    if loss.encoder_init == "plates" and path is None:
+        path = pretrain_plate_encoder(root, plate_encoder_path(root), progress=progress)
+    encoder = build_encoder(loss.dim, loss.encoder_init, path, trainable=loss.trainable, seed=config.train.seed)
+    return PECLLoss(encoder, loss.distance, loss.reading, loss.margin, loss.weighting, loss.w_pixel)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
@@ -133,6 +149,9 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     torch.set_num_threads(config.train.threads)
     device = pick_device(config.train.device)
     train_plates, val_plates, fingerprint = prepare_data(config, progress)
+    loss_fn = build_loss(config, Path(train_plates.summary["root"]), progress).to(device)
+    if loss_fn.encoder is not None:
+        fingerprint += json.dumps(loss_fn.encoder.init_info, sort_keys=True)
     run_dir = run_dir_for(config, runs_dir, fingerprint)
     if (run_dir / "done.json").is_file() and not retrain:
         return run_dir
@@ -143,7 +162,9 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     model = build_model(config.model.name, config.model.scale, **config.model.options).to(device)
     if config.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    trainable_loss = [p for p in loss_fn.parameters() if p.requires_grad]
+    groups = [{"params": model.parameters()}] + ([{"params": trainable_loss}] if trainable_loss else [])
+    optimizer = torch.optim.Adam(groups, lr=config.train.lr)
     total, warmup = config.train.iterations, config.train.warmup
     floor = config.train.min_lr / config.train.lr
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: lr_factor(i, total, warmup, floor))
@@ -152,6 +173,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     if (run_dir / "last.pt").is_file() and not retrain:
         state = load_checkpoint(run_dir / "last.pt", device)
         model.load_state_dict(state["model"])
+        loss_fn.load_state_dict(state["loss"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
@@ -159,7 +181,8 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
         start, best = state["iteration"], state["best"]
         print(f"resuming {run_dir.name} at iteration {start}")
     _truncate_log(run_dir / "log.jsonl", start)
-    env = environment(config, device) | {"parameters": count_parameters(model), "train_plates": len(patches), "train_plates_skipped": patches.skipped, "val_plates": len(val_plates)}
+    encoder_info = loss_fn.encoder.init_info if loss_fn.encoder is not None else None
+    env = environment(config, device) | {"parameters": count_parameters(model), "encoder": encoder_info, "train_plates": len(patches), "train_plates_skipped": patches.skipped, "val_plates": len(val_plates)}
     (run_dir / "env.json").write_text(json.dumps(env, indent=2), encoding="utf-8")
     forward = torch.compile(model) if config.train.compile else model
 
@@ -167,6 +190,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
         save_atomic(
             {
                 "model": model.state_dict(),
+                "loss": loss_fn.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "generator": generator.get_state(),
@@ -194,22 +218,25 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             data_s = time.perf_counter() - tick
             with autocast(device, config.train.bf16):
                 sr = forward(lr)
-            loss = F.mse_loss(sr.float(), hr)  # eq. 14
+                loss, terms = loss_fn(sr.float(), hr)  # eq. 19 (MSE alone for the mse loss)
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"non-finite loss at iteration {iteration + 1}: mse={loss.item()}; "
+                    f"non-finite loss at iteration {iteration + 1}: {loss.item()} "
+                    f"({', '.join(f'{k}={v:.4g}' for k, v in terms.items())}); "
                     f"the last good checkpoint is kept in {run_dir / 'last.pt'}"
                 )
             used_lr = optimizer.param_groups[0]["lr"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if loss_fn.weights is not None:
+                loss_fn.weights.clip_()  # the paper's weights stay in [0, 1]
             scheduler.step()
             step_s = time.perf_counter() - tick
             record = {
                 "iteration": iteration + 1,
                 "loss": loss.item(),
-                "mse": loss.item(),
+                **terms,
                 "lr": used_lr,
                 "samples_per_s": config.train.batch_size / step_s,
                 "data_share": data_s / step_s,

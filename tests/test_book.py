@@ -9,7 +9,7 @@ def test_smoke_book_builds(tmp_path, synthetic_root):
     assert (html / "index.html").is_file()
     for chapter in chapters():
         page = (html / f"{chapter}.html").read_text(encoding="utf-8")
-        assert "Traceback" not in page and "Error" not in re.sub(r"<[^>]+>", "", page).split("What this shows")[0][-2000:]
+        assert "Traceback" not in page
         assert len(re.findall(r"<img[^>]+\.png", page)) >= 2, f"{chapter}: figures missing"
         assert "<table" in page and "PSNR-Y" in page
         assert "What this shows" in page

@@ -26,6 +26,7 @@ def test_smoke_run_writes_its_folder(smoke_run):
     steps, vals = read_log(run_dir)
     assert [s["iteration"] for s in steps] == list(range(1, 21))
     assert [v["iteration"] for v in vals] == [10, 20]
+    assert run_dir.name.startswith("lpsr-mse-")
     assert all(np.isfinite(s["loss"]) and s["lr"] > 0 and s["samples_per_s"] > 0 for s in steps)
     env = json.loads((run_dir / "env.json").read_text())
     assert env["seed"] == 0 and env["torch"] == torch.__version__ and env["parameters"] == 2_119_375
@@ -68,9 +69,9 @@ def test_training_is_deterministic_and_resumes(tmp_path, synthetic_root, monkeyp
 
 
 def test_non_finite_loss_stops_with_a_message(tmp_path, synthetic_root, monkeypatch):
-    import lpsr.train as train_module
+    import lpsr.losses as losses_module
 
-    monkeypatch.setattr(train_module.F, "mse_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(losses_module.F, "mse_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(TrainingError, match="non-finite loss at iteration 1"):
         train(load_config("smoke"), tmp_path, progress=False)
 

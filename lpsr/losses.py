@@ -1,0 +1,132 @@
+"""The pixel and embedding consistency loss (PECL, paper sec. 3.3), in every reading.
+
+    L_PECL = w_pixel * L_pixel + w_contrastive * L_contrastive            (eq. 19)
+    L_pixel = MSE(SR, HR)                                                 (eq. 14)
+    D = || V~_SR - V~_HR ||_1  (or _2),  V~ = V / ||V||_2                 (eq. 16, 18)
+
+Where the paper is ambiguous (study notes §2) each reading is a setting:
+
+- contrastive term (`reading`):
+  - ``paper``: max(m - D, 0)^2 exactly as eq. 17 (m = 2). This is the *dissimilar-pair* term of
+    Hadsell, Chopra and LeCun's contrastive loss: below the margin its gradient pushes D *up*,
+    i.e. it drives SR embeddings away from HR ones.
+  - ``positive``: D^2, the similar-pair term, which pulls D down as the paper's prose intends.
+  - ``positive-linear``: D.
+- weights (`weighting`):
+  - ``fixed``: w_pixel given, w_contrastive = 1 - w_pixel.
+  - ``paper``: one learnable w in [0, 1] (clipped after each step), w_pixel = w,
+    w_contrastive = 1 - w. Plain gradient descent moves all weight to the smaller loss.
+  - ``uncertainty``: Kendall, Gal and Cipolla (2018): sum_i L_i / (2 sigma_i^2) + log sigma_i,
+    with s_i = log sigma_i^2 learned; the effective weights are 1 / (2 sigma_i^2).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+READINGS = ("paper", "positive", "positive-linear")
+WEIGHTINGS = ("fixed", "paper", "uncertainty")
+DISTANCES = ("l1", "l2")
+
+
+def embedding_distance(a: torch.Tensor, b: torch.Tensor, distance: str = "l1") -> torch.Tensor:
+    """Per-sample distance between embeddings: Manhattan (eq. 18) or Euclidean."""
+    if distance == "l1":
+        return (a - b).abs().sum(dim=1)
+    if distance == "l2":
+        return (a - b).pow(2).sum(dim=1).clamp_min(1e-12).sqrt()
+    raise ValueError(f"unknown distance {distance!r}; choose one of {DISTANCES}")
+
+
+def contrastive_term(d: torch.Tensor, reading: str = "positive", margin: float = 2.0) -> torch.Tensor:
+    """The contrastive loss of per-sample distances `d`, averaged over the batch."""
+    if reading == "paper":
+        return torch.clamp(margin - d, min=0).pow(2).mean()  # eq. 17 as written
+    if reading == "positive":
+        return d.pow(2).mean()
+    if reading == "positive-linear":
+        return d.mean()
+    raise ValueError(f"unknown contrastive reading {reading!r}; choose one of {READINGS}")
+
+
+class LossWeights(nn.Module):
+    """w_pixel and w_contrastive under one of the weighting schemes (eq. 19)."""
+
+    def __init__(self, weighting: str = "fixed", w_pixel: float = 0.5):
+        super().__init__()
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {weighting!r}; choose one of {WEIGHTINGS}")
+        if not 0 <= w_pixel <= 1:
+            raise ValueError(f"w_pixel must lie in [0, 1], got {w_pixel}")
+        self.weighting = weighting
+        if weighting == "fixed":
+            self.register_buffer("w", torch.tensor(float(w_pixel)))
+        elif weighting == "paper":
+            self.w = nn.Parameter(torch.tensor(float(w_pixel)))
+        else:  # s_i = log sigma_i^2, starting at weights 1/(2 sigma^2) = w_pixel, 1 - w_pixel
+            s = torch.log(1 / (2 * torch.tensor([w_pixel, 1 - w_pixel]).clamp_min(1e-3)))
+            self.log_var = nn.Parameter(s)
+
+    def combine(self, pixel: torch.Tensor, contrastive: torch.Tensor) -> torch.Tensor:
+        if self.weighting == "uncertainty":
+            precision = 0.5 * torch.exp(-self.log_var)
+            return precision[0] * pixel + precision[1] * contrastive + 0.5 * self.log_var.sum()
+        return self.w * pixel + (1 - self.w) * contrastive
+
+    def effective(self) -> tuple[float, float]:
+        """(w_pixel, w_contrastive) as applied to the two loss terms."""
+        if self.weighting == "uncertainty":
+            precision = 0.5 * torch.exp(-self.log_var.detach())
+            return float(precision[0]), float(precision[1])
+        w = float(self.w.detach())
+        return w, 1 - w
+
+    @torch.no_grad()
+    def clip_(self) -> None:
+        """The paper's constraint: keep w in [0, 1] (call after each optimiser step)."""
+        if self.weighting == "paper":
+            self.w.clamp_(0, 1)
+
+
+class PECLLoss(nn.Module):
+    """PECL with a Siamese encoder shared by SR and HR; `encoder=None` gives plain MSE."""
+
+    def __init__(
+        self,
+        encoder: nn.Module | None = None,
+        distance: str = "l1",
+        reading: str = "positive",
+        margin: float = 2.0,
+        weighting: str = "fixed",
+        w_pixel: float = 0.5,
+    ):
+        super().__init__()
+        if distance not in DISTANCES:
+            raise ValueError(f"unknown distance {distance!r}; choose one of {DISTANCES}")
+        if reading not in READINGS:
+            raise ValueError(f"unknown contrastive reading {reading!r}; choose one of {READINGS}")
+        self.encoder = encoder
+        self.distance, self.reading, self.margin = distance, reading, margin
+        self.weights = LossWeights(weighting, w_pixel) if encoder is not None else None
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        pixel = F.mse_loss(sr, hr)  # eq. 14
+        if self.encoder is None:
+            return pixel, {"mse": pixel.item()}
+        frozen = not any(p.requires_grad for p in self.encoder.parameters())
+        with torch.set_grad_enabled(not frozen):  # a frozen encoder needs no graph on the HR branch
+            v_hr = self.encoder(hr)
+        v_sr = self.encoder(sr)  # eq. 15-16 (shared weights, L2-normalised)
+        d = embedding_distance(v_sr, v_hr, self.distance)
+        contrastive = contrastive_term(d, self.reading, self.margin)
+        total = self.weights.combine(pixel, contrastive)
+        w_pixel, w_contrastive = self.weights.effective()
+        terms = {
+            "mse": pixel.item(),
+            "contrastive": contrastive.item(),
+            "distance": d.mean().item(),
+            "w_pixel": w_pixel,
+            "w_contrastive": w_contrastive,
+        }
+        return total, terms
