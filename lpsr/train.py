@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import yaml
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from lpsr.config import RunConfig, config_from_dict
@@ -70,6 +72,25 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def distributed_setup(device_name: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, device). Under `torchrun` (WORLD_SIZE > 1) this joins the process
+    group: NCCL with one GPU per process when CUDA is used, gloo on CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, pick_device(device_name)
+    cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return dist.get_rank(), world, torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+
+
+def parameters_checksum(module: torch.nn.Module) -> float:
+    return float(sum(p.detach().double().sum() * (i + 1) for i, p in enumerate(module.parameters())))
 
 
 def seed_everything(seed: int) -> None:
@@ -147,16 +168,23 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     """Train (or resume, or return the finished run) and return the run folder."""
     seed_everything(config.train.seed)
     torch.set_num_threads(config.train.threads)
-    device = pick_device(config.train.device)
+    rank, world, device = distributed_setup(config.train.device)
+    main = rank == 0
+    progress = progress and main
+    if world > 1 and not main:
+        dist.barrier()  # rank 0 prepares the plate cache and the encoder first
     train_plates, val_plates, fingerprint = prepare_data(config, progress)
     loss_fn = build_loss(config, Path(train_plates.summary["root"]), progress).to(device)
+    if world > 1 and main:
+        dist.barrier()
     if loss_fn.encoder is not None:
         fingerprint += json.dumps(loss_fn.encoder.init_info, sort_keys=True)
     run_dir = run_dir_for(config, runs_dir, fingerprint)
     if (run_dir / "done.json").is_file() and not retrain:
         return run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
 
     patches = PlatePatches(train_plates, config.data.patch_size)
     model = build_model(config.model.name, config.model.scale, **config.model.options).to(device)
@@ -168,7 +196,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     total, warmup = config.train.iterations, config.train.warmup
     floor = config.train.min_lr / config.train.lr
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: lr_factor(i, total, warmup, floor))
-    generator = torch.Generator().manual_seed(config.train.seed)
+    generator = torch.Generator().manual_seed(config.train.seed + rank)  # each replica its own patches
     start, best = 0, {"val_psnr_y": -math.inf, "iteration": 0}
     if (run_dir / "last.pt").is_file() and not retrain:
         state = load_checkpoint(run_dir / "last.pt", device)
@@ -176,24 +204,34 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
         loss_fn.load_state_dict(state["loss"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
+        generator.set_state(state["generators"][rank])
         torch.set_rng_state(state["torch_rng"])
         start, best = state["iteration"], state["best"]
         print(f"resuming {run_dir.name} at iteration {start}")
-    _truncate_log(run_dir / "log.jsonl", start)
-    encoder_info = loss_fn.encoder.init_info if loss_fn.encoder is not None else None
-    env = environment(config, device) | {"parameters": count_parameters(model), "encoder": encoder_info, "train_plates": len(patches), "train_plates_skipped": patches.skipped, "val_plates": len(val_plates)}
-    (run_dir / "env.json").write_text(json.dumps(env, indent=2), encoding="utf-8")
+    if main:
+        _truncate_log(run_dir / "log.jsonl", start)
+        encoder_info = loss_fn.encoder.init_info if loss_fn.encoder is not None else None
+        env = environment(config, device) | {"world_size": world, "parameters": count_parameters(model), "encoder": encoder_info, "train_plates": len(patches), "train_plates_skipped": patches.skipped, "val_plates": len(val_plates)}
+        (run_dir / "env.json").write_text(json.dumps(env, indent=2), encoding="utf-8")
     forward = torch.compile(model) if config.train.compile else model
+    if world > 1:
+        forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
+    shared_loss_params = [p for p in loss_fn.parameters() if p.requires_grad]
 
     def checkpoint(iteration: int) -> None:
+        generators = [generator.get_state()]
+        if world > 1:
+            generators = [None] * world
+            dist.all_gather_object(generators, generator.get_state())
+        if not main:
+            return
         save_atomic(
             {
                 "model": model.state_dict(),
                 "loss": loss_fn.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "generator": generator.get_state(),
+                "generators": generators,
                 "torch_rng": torch.get_rng_state(),
                 "iteration": iteration,
                 "best": best,
@@ -204,7 +242,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
 
     stop = {"signal": None}
     handlers = {sig: signal.signal(sig, lambda signum, _: stop.update(signal=signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
-    log = open(run_dir / "log.jsonl", "a", encoding="utf-8")
+    log = open(run_dir / "log.jsonl", "a", encoding="utf-8") if main else open(os.devnull, "w")
     started = time.perf_counter()
     bar = tqdm(range(start, total), initial=start, total=total, desc=run_dir.name, disable=not progress, unit="it")
     try:
@@ -228,6 +266,9 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             used_lr = optimizer.param_groups[0]["lr"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if world > 1:  # DDP averages the model's gradients; the loss's own parameters are averaged here
+                for p in shared_loss_params:
+                    dist.all_reduce(p.grad, op=dist.ReduceOp.AVG)
             optimizer.step()
             if loss_fn.weights is not None:
                 loss_fn.weights.clip_()  # the paper's weights stay in [0, 1]
@@ -244,7 +285,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             log.write(json.dumps(record) + "\n")
             bar.set_postfix(loss=f"{record['loss']:.4f}")
             done = iteration + 1
-            if done % config.train.val_every == 0 or done == total:
+            if (done % config.train.val_every == 0 or done == total) and main:
                 scores = validate(model, val_plates, device, config)
                 log.write(json.dumps({"iteration": done, **scores}) + "\n")
                 bar.set_postfix(loss=f"{record['loss']:.4f}", val_psnr_y=f"{scores['val_psnr_y']:.2f}")
@@ -252,11 +293,17 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
                     best = {"iteration": done, **scores}
                     save_atomic({"model": model.state_dict(), "model_config": asdict(config.model), "iteration": done, **scores}, run_dir / "best.pt")
                 log.flush()
+            if done % config.train.val_every == 0 or done == total:
                 checkpoint(done)
+            if world > 1:  # every replica stops at the same iteration
+                flag = torch.tensor([0 if stop["signal"] is None else int(stop["signal"])], device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                stop["signal"] = int(flag.item()) or None
             if stop["signal"] is not None:
                 log.flush()
                 checkpoint(done)
-                print(f"\nstopped by signal {stop['signal']} at iteration {done}; resume with the same command")
+                if main:
+                    print(f"\nstopped by signal {stop['signal']} at iteration {done}; resume with the same command")
                 return run_dir
         train_seconds = time.perf_counter() - started
     finally:
@@ -264,12 +311,20 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
         bar.close()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+    checksums = [parameters_checksum(model)]
+    if world > 1:
+        checksums = [None] * world
+        dist.all_gather_object(checksums, parameters_checksum(model))
+    if not main:
+        return run_dir
     summary = {
         "iterations": total,
+        "world_size": world,
+        "replicas_identical": len(set(checksums)) == 1,
         "best": best,
         "train_seconds": train_seconds,
         "resumed_from": start,
-        "samples_per_s": (total - start) * config.train.batch_size / train_seconds if total > start else None,
+        "samples_per_s": world * (total - start) * config.train.batch_size / train_seconds if total > start else None,
     }
     (run_dir / "done.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return run_dir
