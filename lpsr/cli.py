@@ -60,6 +60,20 @@ def cmd_train(args) -> None:
         print(done.read_text(encoding="utf-8"))
 
 
+def cmd_encoder_pretrain(args) -> None:
+    import json as _json
+
+    from lpsr.encoder import plate_encoder_path, pretrain_plate_encoder
+
+    root = _data_root(args)
+    settings = {"iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed}
+    out = Path(args.out) if args.out else plate_encoder_path(root, **settings)
+    path = pretrain_plate_encoder(root, out, **settings)
+    meta = _json.loads((path.parent / "done.json").read_text(encoding="utf-8"))
+    print(path)
+    print(_json.dumps(meta, indent=2, ensure_ascii=False))
+
+
 def cmd_eval(args) -> None:
     from lpsr.data import has_split, load_plates
     from lpsr.evaluate import evaluate, load_model
@@ -111,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="train again even if the run exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("encoder", help="the Siamese encoder of PECL")
+    encoder_sub = p.add_subparsers(dest="encoder_command", required=True)
+    p = encoder_sub.add_parser("pretrain", help="pretrain the ResNet-18 trunk to read HR train plates (the `plates` init)")
+    _add_data_args(p)
+    p.add_argument("--iterations", type=int, default=600)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output folder; default: the cache folder training looks in")
+    p.set_defaults(func=cmd_encoder_pretrain)
 
     p = sub.add_parser("eval", help="score a model on whole plates of a split")
     _add_data_args(p)

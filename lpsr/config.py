@@ -46,6 +46,7 @@ class LossConfig:
     encoder_init: str = "plates"  # "plates" (pretrained here on HR train plates), "imagenet", "path", "random"
     encoder_path: str | None = None  # weights file for "imagenet" (optional), "path" and "plates" (optional)
     trainable: bool = False  # train the Siamese encoder with the SR model (default: frozen)
+    encoder_iterations: int = 600  # pretraining iterations of the "plates" encoder (lpsr encoder pretrain)
 
 
 @dataclass
@@ -87,6 +88,7 @@ PROFILES: dict[str, dict] = {
     # CI: a few iterations on a small synthetic set, a minute end to end.
     "smoke": {
         "data": {"synthetic_frames": 120, "val_plates": 8},
+        "loss": {"encoder_iterations": 10},
         "train": {"iterations": 20, "batch_size": 8, "val_every": 10, "bf16": False, "channels_last": False},
     },
     # The published book on a 2-core CPU: the paper's recipe, shortened.

@@ -149,7 +149,8 @@ def build_loss(config: RunConfig, root: Path, progress: bool = True) -> PECLLoss
 
     path = loss.encoder_path
     if loss.encoder_init == "plates" and path is None:
-        path = pretrain_plate_encoder(root, plate_encoder_path(root), progress=progress)
+        settings = {"iterations": loss.encoder_iterations, "seed": config.train.seed}
+        path = pretrain_plate_encoder(root, plate_encoder_path(root, **settings), progress=progress, **settings)
     encoder = build_encoder(loss.dim, loss.encoder_init, path, trainable=loss.trainable, seed=config.train.seed)
     return PECLLoss(encoder, loss.distance, loss.reading, loss.margin, loss.weighting, loss.w_pixel)
 
