@@ -84,3 +84,11 @@ def evaluate(
                 writer.writerow([file, text, w, h, *(f"{scores[k][i]:.4f}" for k in scores)])
         (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     return summary
+
+
+def evaluate_run(run_dir: str | Path, plates: PlateSet, method: str | None = None, device: str | torch.device = "cpu") -> dict:
+    """Score a run's selected checkpoint (best.pt) on a split; results land in the run folder."""
+    run_dir = Path(run_dir)
+    model, name = load_model(run_dir, plates.protocol.scale, device)
+    split = plates.summary.get("split", "test")
+    return evaluate(model, plates, run_dir / f"eval-{split}", method=method or name, device=device)

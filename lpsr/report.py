@@ -62,3 +62,32 @@ def training_curves(run_dirs: dict[str, str | Path], baseline: float | None = No
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def loss_dynamics(run_dir: str | Path, last: int = 50) -> dict:
+    """Mean of each logged loss term over the last `last` iterations of a run."""
+    steps, _ = read_log(run_dir)
+    tail = steps[-last:]
+    keys = [k for k in ("mse", "contrastive", "distance", "w_pixel", "w_contrastive") if k in tail[0]]
+    return {k: float(np.mean([s[k] for s in tail])) for k in keys}
+
+
+def loss_curves(run_dirs: dict[str, str | Path], keys=("distance", "w_pixel", "mse"), smooth: int = 25):
+    """Logged loss terms against iterations (moving average over `smooth` iterations)."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
+    kernel = np.ones(smooth) / smooth
+    for ax, key in zip(axes[0], keys):
+        for name, run_dir in run_dirs.items():
+            steps, _ = read_log(run_dir)
+            if key not in steps[0]:
+                continue
+            values = np.convolve([s[key] for s in steps], kernel, mode="valid")
+            ax.plot(np.arange(len(values)) + smooth, values, label=name)
+        ax.set_title(key)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+        if key == "mse":
+            ax.set_yscale("log")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
