@@ -85,16 +85,22 @@ def cmd_eval(args) -> None:
         split = "all"
     plates = load_plates(root, split, _protocol(args))
     model, name = load_model(args.model, args.scale)
-    summary = evaluate(model, plates, args.out, method=name, crop_border=args.crop_border)
-    keys = ("method", "n", "psnr_median", "psnr_std", "psnr_y_median", "psnr_y_std", "ssim_median", "plates_per_s")
-    print(json.dumps({k: summary[k] for k in keys}, indent=2, ensure_ascii=False))
+    reader = None
+    if args.ocr:
+        from lpsr.ocr import PlateReader
+
+        reader = PlateReader(args.ocr_model)
+    summary = evaluate(model, plates, args.out, method=name, crop_border=args.crop_border, reader=reader)
+    keys = ["method", "n", "psnr_median", "psnr_std", "psnr_y_median", "psnr_y_std", "ssim_median", "plates_per_s"]
+    keys += ["ocr_conf_mean", "ocr_exact", "ocr_char_acc", "ocr_province_acc"]
+    print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2, ensure_ascii=False))
     print(f"wrote {Path(args.out) / 'per_plate.csv'} and summary.json")
 
 
 def cmd_upscale(args) -> None:
     from lpsr.upscale import upscale_paths
 
-    failures = upscale_paths(args.input, args.output, args.model, ccpd_frame=args.ccpd_frame)
+    failures = upscale_paths(args.input, args.output, args.model, ccpd_frame=args.ccpd_frame, ocr=args.ocr)
     if failures:
         sys.exit(1)
 
@@ -139,8 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="score a model on whole plates of a split")
     _add_data_args(p)
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
-    p.add_argument("--model", required=True, help="'bicubic', a run folder, or a checkpoint file")
+    p.add_argument("--model", required=True, help="'bicubic', 'hr' (the HR plates: OCR reference), a run folder, or a checkpoint file")
     p.add_argument("--crop-border", type=int, default=0, help="pixels cropped from each side before scoring")
+    p.add_argument("--ocr", action="store_true", help="also read every SR plate with PaddleOCR (PP-OCRv4, offline)")
+    p.add_argument("--ocr-model", help="a PaddleOCR model folder (default: PP-OCRv4 mobile from the rapidocr wheel)")
     p.add_argument("--out", required=True, help="folder for per_plate.csv and summary.json")
     p.set_defaults(func=cmd_eval)
 
@@ -149,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output")
     p.add_argument("--model", required=True, help="'bicubic', a run folder, or a checkpoint file")
     p.add_argument("--ccpd-frame", action="store_true", help="the input is a CCPD frame: cut its plate first")
+    p.add_argument("--ocr", action="store_true", help="print what PaddleOCR reads before and after")
     p.set_defaults(func=cmd_upscale)
 
     p = sub.add_parser("book", help="run every chapter with papermill and build the HTML book")

@@ -21,11 +21,15 @@ from lpsr.data import PlateSet
 from lpsr.inference import super_resolve
 from lpsr.metrics import calculate_ssim, psnr_rgb, psnr_y, summarize
 from lpsr.models import build_model
+from lpsr.ocr import char_accuracy, normalize_plate_text, ocr_scores
 from lpsr.train import load_checkpoint
 
 
-def load_model(spec: str | Path, scale: int = 8, device: str | torch.device = "cpu") -> tuple[nn.Module, str]:
-    """A model from `bicubic`, a run folder (its best.pt) or a checkpoint file, and its name."""
+def load_model(spec: str | Path, scale: int = 8, device: str | torch.device = "cpu") -> tuple[nn.Module | None, str]:
+    """A model from `bicubic`, a run folder (its best.pt) or a checkpoint file, and its name.
+    `hr` gives no model: `evaluate` then scores the HR plates themselves (the OCR reference row)."""
+    if str(spec) == "hr":
+        return None, "HR"
     if str(spec) == "bicubic":
         return build_model("bicubic", scale), "bicubic"
     path = Path(spec)
@@ -57,18 +61,31 @@ def evaluate(
     device: str | torch.device = "cpu",
     crop_border: int = 0,
     bf16: bool = False,
+    reader=None,
 ) -> dict:
-    """Score a model on whole plates; write per_plate.csv and summary.json into `out_dir`."""
+    """Score a model on whole plates; write per_plate.csv and summary.json into `out_dir`.
+
+    With a `lpsr.ocr.PlateReader`, each SR plate is also read and compared with the plate text
+    of its CCPD file name (OCR text, confidence, exact match, character accuracy)."""
     started = time.perf_counter()
-    sr = super_resolve(model, plates.lr, device, bf16=bf16)
+    sr = super_resolve(model, plates.lr, device, bf16=bf16) if model is not None else plates.hr
     seconds = time.perf_counter() - started
-    scores = score_plates(sr, plates.hr, crop_border)
+    scores = score_plates(sr, plates.hr, crop_border) if model is not None else {}
+    columns: dict[str, list] = dict(scores)
+    ocr_summary = {}
+    if reader is not None:
+        reads = reader.read(sr)
+        columns["ocr_text"] = [text for text, _ in reads]
+        columns["ocr_conf"] = [conf for _, conf in reads]
+        columns["exact"] = [int(normalize_plate_text(t) == normalize_plate_text(g)) for (t, _), g in zip(reads, plates.texts)]
+        columns["char_acc"] = [char_accuracy(normalize_plate_text(t), normalize_plate_text(g)) for (t, _), g in zip(reads, plates.texts)]
+        ocr_summary = {k: v for k, v in ocr_scores(reads, plates.texts).items() if k != "n"}
     summary = {"method": method, "n": len(plates), "scale": plates.protocol.scale}
     for name, values in scores.items():
         stats = summarize(values)
         summary |= {f"{name}_{key}": stats[key] for key in ("median", "std", "ci_low", "ci_high", "mean")}
-    summary |= {
-        "plates_per_s": len(plates) / seconds,
+    summary |= ocr_summary | {
+        "plates_per_s": len(plates) / seconds if model is not None else None,
         "crop_border": crop_border,
         "protocol": asdict(plates.protocol),
         "data": {"root": plates.summary.get("root"), "split": plates.summary.get("split")},
@@ -78,10 +95,11 @@ def evaluate(
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "per_plate.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["file", "plate", "width", "height", *scores])
+            writer.writerow(["file", "plate", "width", "height", *columns])
             for i, (file, text) in enumerate(zip(plates.files, plates.texts)):
                 h, w = plates.hr[i].shape[:2]
-                writer.writerow([file, text, w, h, *(f"{scores[k][i]:.4f}" for k in scores)])
+                values = (f"{columns[k][i]:.4f}" if isinstance(columns[k][i], float) else columns[k][i] for k in columns)
+                writer.writerow([file, text, w, h, *values])
         (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     return summary
 

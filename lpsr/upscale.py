@@ -40,8 +40,9 @@ def read_image(path: Path) -> np.ndarray:
     return rgb
 
 
-def upscale_paths(input_path: str | Path, output: str | Path, model_spec: str, scale: int = 8, ccpd_frame: bool = False) -> list[str]:
-    """Upscale a file or every image in a folder; return the error lines (also printed)."""
+def upscale_paths(input_path: str | Path, output: str | Path, model_spec: str, scale: int = 8, ccpd_frame: bool = False, ocr: bool = False) -> list[str]:
+    """Upscale a file or every image in a folder; return the error lines (also printed).
+    With `ocr`, also print what PaddleOCR reads on the input and on the output."""
     input_path, output = Path(input_path), Path(output)
     if not input_path.exists():
         raise FileNotFoundError(f"{input_path} does not exist")
@@ -53,6 +54,11 @@ def upscale_paths(input_path: str | Path, output: str | Path, model_spec: str, s
     else:
         sources = [input_path]
         targets = [output if output.suffix.lower() == ".png" else output / f"{input_path.stem}.png"]
+    reader = None
+    if ocr:
+        from lpsr.ocr import PlateReader
+
+        reader = PlateReader()
     failures = []
     for source, target in zip(sources, targets):
         try:
@@ -65,6 +71,9 @@ def upscale_paths(input_path: str | Path, output: str | Path, model_spec: str, s
             target.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(sr).save(target)
             print(f"{source} -> {target} ({image.shape[1]}x{image.shape[0]} -> {sr.shape[1]}x{sr.shape[0]})")
+            if reader is not None:
+                (before, conf_before), (after, conf_after) = reader.read([image, sr])
+                print(f"  OCR before: {before} ({conf_before:.3f})  after: {after} ({conf_after:.3f})")
         except (InputError, CCPDNameError) as error:
             failures.append(str(error))
             print(f"error: {error}")
