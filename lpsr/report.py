@@ -17,9 +17,15 @@ def results_table(summaries: list[dict]) -> pd.DataFrame:
     for s in summaries:
         row = {"method": s["method"], "n": s["n"]}
         for key, label in (("psnr", "PSNR (dB)"), ("psnr_y", "PSNR-Y (dB)"), ("ssim", "SSIM (Y)")):
+            if f"{key}_median" not in s:  # the HR reference row has no image scores
+                row[label] = row[f"{label} 95% CI"] = "–"
+                continue
             digits = 3 if key == "ssim" else 2
             row[label] = f"{s[f'{key}_median']:.{digits}f} (± {s[f'{key}_std']:.{digits}f})"
             row[f"{label} 95% CI"] = f"[{s[f'{key}_ci_low']:.{digits}f}, {s[f'{key}_ci_high']:.{digits}f}]"
+        for key, label in (("ocr_conf_mean", "OCRρ"), ("ocr_exact", "OCR exact"), ("ocr_char_acc", "OCR char acc")):
+            if key in s:
+                row[label] = f"{s[key]:.3f}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
 
