@@ -61,17 +61,15 @@ def cmd_train(args) -> None:
 
 
 def cmd_encoder_pretrain(args) -> None:
-    import json as _json
-
     from lpsr.encoder import plate_encoder_path, pretrain_plate_encoder
 
     root = _data_root(args)
     settings = {"iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed}
     out = Path(args.out) if args.out else plate_encoder_path(root, **settings)
     path = pretrain_plate_encoder(root, out, **settings)
-    meta = _json.loads((path.parent / "done.json").read_text(encoding="utf-8"))
+    meta = json.loads((path.parent / "done.json").read_text(encoding="utf-8"))
     print(path)
-    print(_json.dumps(meta, indent=2, ensure_ascii=False))
+    print(json.dumps(meta, indent=2, ensure_ascii=False))
 
 
 def cmd_eval(args) -> None:

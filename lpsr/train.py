@@ -25,7 +25,7 @@ import random
 import signal
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -128,8 +128,8 @@ def prepare_data(config: RunConfig, progress: bool = True):
     train_plates = load_plates(root, "train", protocol, progress=progress)
     val_plates = load_plates(root, "val", protocol, progress=progress)
     if config.data.val_plates:
-        for name in ("hr", "lr", "files", "texts"):
-            setattr(val_plates, name, getattr(val_plates, name)[: config.data.val_plates])
+        n = config.data.val_plates
+        val_plates = replace(val_plates, hr=val_plates.hr[:n], lr=val_plates.lr[:n], files=val_plates.files[:n], texts=val_plates.texts[:n])
     fingerprint = json.dumps([train_plates.files, val_plates.files, asdict(protocol), str(root)])
     return train_plates, val_plates, fingerprint
 
