@@ -25,8 +25,16 @@ def chapters(project: Path = PROJECT) -> list[str]:
     return [e["file"] for e in entries if (project / f"{e['file']}.ipynb").is_file()]
 
 
-def build_book(profile: str = "cpu", data: str | None = None, runs_dir: str | Path = "runs", out: str | Path = "_build", project: Path = PROJECT) -> Path:
-    """Execute every chapter at `profile` on `data` (None: synthetic) and build HTML; return its folder."""
+def build_book(
+    profile: str = "cpu",
+    data: str | None = None,
+    runs_dir: str | Path = "runs",
+    out: str | Path = "_build",
+    only: list[str] | None = None,
+    project: Path = PROJECT,
+) -> Path:
+    """Execute every chapter (or those named in `only`) at `profile` on `data` (None: synthetic)
+    and build HTML; return its folder."""
     import papermill
 
     if not (project / "_config.yml").is_file():
@@ -36,11 +44,20 @@ def build_book(profile: str = "cpu", data: str | None = None, runs_dir: str | Pa
     if source.exists():
         shutil.rmtree(source)
     source.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(project / name, source / name)
+    shutil.copy(project / "_config.yml", source / "_config.yml")
     shutil.copytree(project / "book", source / "book")
+    selected = chapters(project)
+    if only:
+        unknown = sorted(set(only) - set(selected))
+        if unknown:
+            raise ValueError(f"unknown chapters {unknown}; the book has {selected}")
+        selected = [c for c in selected if c in only]
+    toc = yaml.safe_load((project / "_toc.yml").read_text(encoding="utf-8"))
+    dropped = set(chapters(project)) - set(selected)
+    toc["chapters"] = [e for e in toc["chapters"] if e["file"] not in dropped]
+    (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
     parameters = {"profile": profile, "data_root": str(Path(data).resolve()) if data else None, "runs_dir": str(runs_dir)}
-    for chapter in chapters(project):
+    for chapter in selected:
         started = time.perf_counter()
         target = source / f"{chapter}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -106,7 +106,7 @@ def cmd_upscale(args) -> None:
 def cmd_book(args) -> None:
     from lpsr.book import build_book
 
-    html = build_book(profile=args.profile, data=args.data, runs_dir=args.runs, out=args.out)
+    html = build_book(profile=args.profile, data=args.data, runs_dir=args.runs, out=args.out, only=args.chapters)
     print(f"book: {html / 'index.html'}")
 
 
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="CCPD root; default: synthetic frames")
     p.add_argument("--runs", default="runs")
     p.add_argument("--out", default="_build", help="build folder (HTML lands in OUT/html)")
+    p.add_argument("--chapters", nargs="+", help="build only these chapters, e.g. notebooks/01_pipeline")
     p.set_defaults(func=cmd_book)
     return parser
 
