@@ -10,7 +10,9 @@ batch 1 and 8); and the wall time of a full test-split evaluation with OCR of bi
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -19,6 +21,9 @@ from lpsr.evaluate import evaluate
 from lpsr.inference import super_resolve
 from lpsr.models import build_model
 from lpsr.ocr import PlateReader
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_speed import native_bf16  # noqa: E402
 
 
 def best_rate(function, n: int, repeats: int) -> float:
@@ -52,6 +57,9 @@ def main() -> None:
         ("bicubic", lambda: super_resolve(build_model("bicubic", 8), plates.lr)),
     ]
     for name, function in rows:
+        if "bf16" in name and not native_bf16():
+            print(f"{name:<28} {'skipped':>8}  (CPU capability {torch.backends.cpu.get_cpu_capability()}: no native bf16, about 20x slower)")
+            continue
         print(f"{name:<28} {best_rate(function, n, args.repeats):>8.1f} plates/s")
     for batch in (1, 8):
         reader = PlateReader(batch_size=batch, threads=args.threads)

@@ -62,6 +62,11 @@ class ReferenceLPSR(nn.Module):
         return self.tail(f)
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 and up); on AVX2, bf16 autocast is emulated."""
+    return torch.backends.cpu.get_cpu_capability() not in ("DEFAULT", "NO AVX", "AVX2")
+
+
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
@@ -119,7 +124,7 @@ def main() -> None:
     plates = load_plates(data_root(args.data, 200), "train", PlateProtocol(), progress=False)
     patches = PlatePatches(plates, 64)
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    print(f"threads {args.threads}, batch {args.batch}; matmul peak fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s")
+    print(f"threads {args.threads}, batch {args.batch}; matmul peak fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s")
     losses = {"MSE": lambda: PECLLoss(None), "PECL": lambda: PECLLoss(build_encoder(128, "random"), "l1", "positive")}
     settings = [
         ("reference fp32 eager", ReferenceLPSR, False, False),
@@ -133,6 +138,9 @@ def main() -> None:
         flops = training_flops(build_model("lpsr", 8), make_loss(), patches.batch(4, torch.Generator().manual_seed(0)))
         reference = None
         for name, factory, channels_last, bf16 in settings:
+            if bf16 and not native_bf16():
+                print(f"{loss_name:<5} {name:<30} {'skipped':>10}  (CPU capability {torch.backends.cpu.get_cpu_capability()}: no native bf16)")
+                continue
             model = factory() if factory else build_model("lpsr", 8)
             rate, share = measure(model, make_loss(), patches, args.batch, args.steps, channels_last, bf16)
             reference = reference or rate

@@ -61,6 +61,7 @@ def evaluate(
     device: str | torch.device = "cpu",
     crop_border: int = 0,
     bf16: bool = False,
+    channels_last: bool = True,
     reader=None,
 ) -> dict:
     """Score a model on whole plates; write per_plate.csv and summary.json into `out_dir`.
@@ -68,7 +69,9 @@ def evaluate(
     With a `lpsr.ocr.PlateReader`, each SR plate is also read and compared with the plate text
     of its CCPD file name (OCR text, confidence, exact match, character accuracy)."""
     started = time.perf_counter()
-    sr = super_resolve(model, plates.lr, device, bf16=bf16) if model is not None else plates.hr
+    if model is not None and channels_last:  # 1.6x faster whole-plate inference on CPU (bench/infer_speed.py)
+        model = model.to(memory_format=torch.channels_last)
+    sr = super_resolve(model, plates.lr, device, bf16=bf16, channels_last=channels_last) if model is not None else plates.hr
     seconds = time.perf_counter() - started
     scores = score_plates(sr, plates.hr, crop_border) if model is not None else {}
     columns: dict[str, list] = dict(scores)
