@@ -202,7 +202,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     if (run_dir / "last.pt").is_file() and not retrain:
         state = load_checkpoint(run_dir / "last.pt", device)
         model.load_state_dict(state["model"])
-        loss_fn.load_state_dict(state["loss"])
+        loss_fn.load_state_dict(state["loss"], strict=False)  # a frozen encoder is rebuilt, not stored
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generators"][rank])
@@ -229,7 +229,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
         save_atomic(
             {
                 "model": model.state_dict(),
-                "loss": loss_fn.state_dict(),
+                "loss": {k: v for k, v in loss_fn.state_dict().items() if config.loss.trainable or not k.startswith("encoder.")},
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "generators": generators,

@@ -115,3 +115,16 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
         main(["eval", "--data", str(tmp_path / "missing"), "--model", "bicubic", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_pecl_run_logs_its_terms_and_keeps_checkpoints_small(tmp_path, synthetic_root):
+    config = load_config("smoke", overrides=["train.iterations=4", "train.val_every=2", "loss.name=pecl", "loss.weighting=paper", "loss.reading=paper"])
+    run_dir = train(config, tmp_path, progress=False)
+    assert run_dir.name.startswith("lpsr-pecl-")
+    steps, _ = read_log(run_dir)
+    assert all({"mse", "contrastive", "distance", "w_pixel", "w_contrastive"} <= set(s) for s in steps)
+    assert all(0 <= s["w_pixel"] <= 1 and s["w_pixel"] + s["w_contrastive"] == pytest.approx(1) for s in steps)
+    state = load_checkpoint(run_dir / "last.pt")
+    assert "weights.w" in state["loss"] and not any(k.startswith("encoder.") for k in state["loss"])
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["encoder"]["init"] == "plates" and env["encoder"]["sha256"]
