@@ -74,7 +74,7 @@ class PlateSet:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("LPSR_CACHE", Path.home() / ".cache" / "lpsr"))
+    return Path(os.environ.get("LPSR_CACHE") or Path.home() / ".cache" / "lpsr").expanduser()
 
 
 def list_frames(root: str | Path, split: str | None) -> list[Path]:

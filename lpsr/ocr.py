@@ -38,6 +38,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from lpsr.data import default_cache_dir
+
 MODEL_NAME = "PP-OCRv4_mobile_rec"
 REC_IMAGE_SHAPE = (3, 48, 320)  # C, H, W of PaddleOCR's RecResizeImg for PP-OCRv4
 RAPIDOCR_REQUIREMENT = "rapidocr==3.8.4"
@@ -49,11 +51,6 @@ PIP_INSTALL_WEIGHTS = f"pip install --no-deps {RAPIDOCR_REQUIREMENT}"
 # ----------------------------------------------------------------------------------------------
 # Model folder
 # ----------------------------------------------------------------------------------------------
-
-
-def lpsr_cache_dir() -> Path:
-    """The project's cache folder: ``$LPSR_CACHE``, by default ``~/.cache/lpsr``."""
-    return Path(os.environ.get("LPSR_CACHE") or Path.home() / ".cache" / "lpsr").expanduser()
 
 
 def _installed_rapidocr_onnx() -> Path | None:
@@ -138,7 +135,7 @@ def ocr_model_dir(cache_dir: str | Path | None = None) -> Path:
     put there by hand. Raises `FileNotFoundError` if no ONNX file can be found.
     """
     target = Path(cache_dir).expanduser() if cache_dir is not None else (
-        lpsr_cache_dir() / "ocr" / MODEL_NAME
+        default_cache_dir() / "ocr" / MODEL_NAME
     )
     onnx, yml = target / "inference.onnx", target / "inference.yml"
     if onnx.is_file() and yml.is_file():
@@ -146,13 +143,13 @@ def ocr_model_dir(cache_dir: str | Path | None = None) -> Path:
 
     if not onnx.is_file():
         source = _installed_rapidocr_onnx()
-        wheel = None if source is not None else _wheel_with_onnx(lpsr_cache_dir())
+        wheel = None if source is not None else _wheel_with_onnx(default_cache_dir())
         if source is None and wheel is None:
             raise FileNotFoundError(
                 f"PP-OCRv4 recognition weights not found: no {onnx} and no installed rapidocr "
                 f"package. Install the wheel that ships them with `{PIP_INSTALL_WEIGHTS}`; or "
                 f"download it with `pip download --no-deps {RAPIDOCR_REQUIREMENT} -d "
-                f"{lpsr_cache_dir() / 'wheels'}`; or put the wheel's file {RAPIDOCR_ONNX} "
+                f"{default_cache_dir() / 'wheels'}`; or put the wheel's file {RAPIDOCR_ONNX} "
                 f"at {onnx}."
             )
         target.mkdir(parents=True, exist_ok=True)
