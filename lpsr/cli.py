@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from lpsr.ccpd import CCPDNameError
+from lpsr.methods import METHODS, TABLE1
 
 
 def _data_root(args) -> Path:
@@ -52,12 +53,20 @@ def cmd_train(args) -> None:
         overrides.append(f"data.root={args.data}")
     if args.iterations:
         overrides.append(f"train.iterations={args.iterations}")
-    config = load_config(args.profile, args.config, overrides)
+    config = load_config(args.profile, args.config, overrides, method=args.method)
     run_dir = train(config, args.runs, progress=not args.quiet, retrain=args.retrain)
     done = run_dir / "done.json"
     print(run_dir)
     if done.is_file():
         print(done.read_text(encoding="utf-8"))
+
+
+def cmd_compare(args) -> None:
+    from lpsr.compare import compare
+
+    table = compare(args.methods, args.profile, args.data, args.runs, args.out, args.set, ocr=not args.no_ocr, progress=not args.quiet)
+    print(table.drop(columns=["run"]).to_markdown())
+    print(f"wrote {Path(args.out) / 'table1.csv'} and table1.md")
 
 
 def cmd_encoder_pretrain(args) -> None:
@@ -121,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model (resumes an interrupted run; returns a finished one)")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
+    p.add_argument("--method", help=f"a method of Table 1 ({', '.join(METHODS)}) or any registered architecture; default: the config's model")
     p.add_argument("--config", help="a YAML file with data/model/train sections")
     p.add_argument("--data", help="CCPD root; default: synthetic frames")
     p.add_argument("--iterations", type=int)
@@ -129,6 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="train again even if the run exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("compare", help="train and evaluate several methods under one protocol: the paper's Table 1")
+    p.add_argument("--methods", nargs="+", default=list(TABLE1), help=f"default: {' '.join(TABLE1)}")
+    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
+    p.add_argument("--data", help="CCPD root; default: synthetic frames")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a setting for every method")
+    p.add_argument("--runs", default="runs", help="folder that holds the run folders")
+    p.add_argument("--out", default="table1", help="folder for table1.csv, table1.md and each method's evaluation")
+    p.add_argument("--no-ocr", action="store_true", help="skip PaddleOCR")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("encoder", help="the Siamese encoder of PECL")
     encoder_sub = p.add_subparsers(dest="encoder_command", required=True)

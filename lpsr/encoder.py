@@ -79,7 +79,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 INITS = ("imagenet", "path", "random", "plates")
 PAPER_DIMS = (64, 128, 256, 512)
 ENCODER_FILE = "encoder.pt"
-PRETRAIN_VERSION = 1
+PRETRAIN_VERSION = 2  # 2: the file also holds the position classifiers
 # classes per plate position: province, alphabet letter, 5 (or 6) letters-and-digits; the 8th
 # position (green plates only) has one more class, "blank", for 7-character plates
 POSITION_CLASSES = (len(PROVINCES), len(ALPHABETS), *[len(ADS)] * 5, len(ADS) + 1)
@@ -232,11 +232,13 @@ def build_encoder(
 # --------------------------------------------------------------------------- plate pretraining
 
 
-class _PlateReader(nn.Module):
-    """A PlateEncoder trunk with 8 per-position character classifiers on its flattened last map."""
+class PlateClassifier(nn.Module):
+    """A PlateEncoder trunk with 8 per-position character classifiers on its flattened last map
+    (plates resized to `size`); what `pretrain_plate_encoder` trains."""
 
-    def __init__(self, size: tuple[int, int]):
+    def __init__(self, size: tuple[int, int] = (48, 144)):
         super().__init__()
+        self.size = tuple(size)
         self.encoder = PlateEncoder(dim=1)  # its head is unused; only the trunk is kept
         h, w = (math.ceil(s / 32) for s in size)
         self.dropout = nn.Dropout(0.2)
@@ -246,8 +248,38 @@ class _PlateReader(nn.Module):
         features = self.dropout(self.encoder.features(x).flatten(1))
         return [head(features) for head in self.heads]
 
+    def read(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(per-position logits, class maps (B, 8, h, w)). The class map of position k is the
+        evidence for its true class at each place of the last feature map (the classifier's
+        weights for that class times the features, summed over channels): where on the plate
+        the reader finds character k, the analogue of a recogniser's attention map."""
+        features = self.encoder.features(x)
+        flat = self.dropout(features.flatten(1))
+        logits = [head(flat) for head in self.heads]
+        maps = [
+            (head.weight[labels[:, k]].view_as(features) * features).sum(1)
+            for k, head in enumerate(self.heads)
+        ]
+        return logits, torch.stack(maps, 1)
 
-def _plate_labels(texts: list[str]) -> torch.Tensor:
+
+def load_plate_classifier(path: str | Path) -> PlateClassifier:
+    """The frozen trunk + position classifiers written by `pretrain_plate_encoder`."""
+    from lpsr.train import load_checkpoint
+
+    state = load_checkpoint(path)
+    if not (isinstance(state, dict) and "heads" in state and "meta" in state):
+        raise ValueError(f"{path} holds no position classifiers: pretrain it again with `lpsr encoder pretrain`")
+    classifier = PlateClassifier(tuple(state["meta"]["size"]))
+    classifier.encoder.load_trunk(state["trunk"], str(path))
+    classifier.heads.load_state_dict(state["heads"])
+    classifier.init_info = {"init": "plates", "file": str(Path(path).resolve()), "sha256": file_sha256(path), "meta": state["meta"]}
+    for parameter in classifier.parameters():
+        parameter.requires_grad_(False)
+    return classifier.eval()
+
+
+def plate_labels(texts: list[str]) -> torch.Tensor:
     labels = []
     for text in texts:
         indices = list(encode_plate(text))
@@ -280,7 +312,7 @@ def _augment(images: torch.Tensor, generator: torch.Generator, shift: int = 4) -
 
 
 @torch.no_grad()
-def _evaluate(reader: _PlateReader, images: torch.Tensor, labels: torch.Tensor, batch: int = 64) -> dict:
+def _evaluate(reader: PlateClassifier, images: torch.Tensor, labels: torch.Tensor, batch: int = 64) -> dict:
     reader.eval()
     predictions = []
     for start in range(0, len(images), batch):
@@ -343,7 +375,7 @@ def pretrain_plate_encoder(
     cross-entropy summed over positions; Adam at `lr` with cosine annealing to 0; mild
     brightness/contrast jitter and +-4 px shifts. Character accuracy per position and exact
     plate match are measured on the val split. Writes `encoder.pt` ({"trunk": the ResNet-18
-    state dict without fc, "meta": ...}) atomically, then `done.json`; if `done.json` exists
+    state dict without fc, "heads": the position classifiers, "meta": ...}) atomically, then `done.json`; if `done.json` exists
     already the run is not repeated (a ValueError if it was made with other settings).
     Uses the caller's torch thread count; leaves the global RNG states as they were.
     """
@@ -369,14 +401,14 @@ def pretrain_plate_encoder(
     train_plates = load_plates(root, "train", PlateProtocol(), progress=progress)
     val_plates = load_plates(root, "val", PlateProtocol(), progress=progress)
     size = tuple(settings["size"])
-    train_images, train_labels = _resize_plates(train_plates.hr, size), _plate_labels(train_plates.texts)
-    val_images, val_labels = _resize_plates(val_plates.hr, size), _plate_labels(val_plates.texts)
+    train_images, train_labels = _resize_plates(train_plates.hr, size), plate_labels(train_plates.texts)
+    val_images, val_labels = _resize_plates(val_plates.hr, size), plate_labels(val_plates.texts)
 
     started = time.perf_counter()
     with preserved_rng():
         seed_everything(seed)
         generator = torch.Generator().manual_seed(seed)
-        reader = _PlateReader(size)
+        reader = PlateClassifier(size)
         optimizer = torch.optim.Adam(reader.parameters(), lr=lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=iterations)
         bar = tqdm(range(iterations), desc="plate encoder", disable=not progress, unit="it")
@@ -421,7 +453,7 @@ def pretrain_plate_encoder(
         "version": PRETRAIN_VERSION,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_atomic({"trunk": reader.encoder.trunk_state_dict(), "meta": meta}, encoder_file)
+    save_atomic({"trunk": reader.encoder.trunk_state_dict(), "heads": reader.heads.state_dict(), "meta": meta}, encoder_file)
     tmp = done_file.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"settings": settings, **meta}, indent=2), encoding="utf-8")
     os.replace(tmp, done_file)

@@ -83,6 +83,8 @@ def evaluate(
         columns["exact"] = [int(normalize_plate_text(t) == normalize_plate_text(g)) for (t, _), g in zip(reads, plates.texts)]
         columns["char_acc"] = [char_accuracy(normalize_plate_text(t), normalize_plate_text(g)) for (t, _), g in zip(reads, plates.texts)]
         ocr_summary = {k: v for k, v in ocr_scores(reads, plates.texts).items() if k != "n"}
+        conf = summarize(columns["ocr_conf"])  # the paper's OCRρ: median (± std) of the confidence
+        ocr_summary |= {"ocr_conf_median": conf["median"], "ocr_conf_std": conf["std"]}
     summary = {"method": method, "n": len(plates), "scale": plates.protocol.scale}
     for name, values in scores.items():
         stats = summarize(values)

@@ -89,7 +89,28 @@ class LossWeights(nn.Module):
             self.w.clamp_(0, 1)
 
 
-class PECLLoss(nn.Module):
+class TrainingLoss(nn.Module):
+    """What the training loop asks of a loss (PECL here; ESRGAN's and TBSRN's recipes in
+    lpsr.esrgan_loss and lpsr.text_focus_loss).
+
+    ``loss(sr, hr, iteration=..., model=..., generator=...)`` returns (total, terms) where
+    terms are floats to log; a loss uses the context it needs and ignores the rest.
+    ``after_step(sr, hr)`` runs after the SR model's optimiser step (a GAN's discriminator
+    update) and returns more terms to log. ``encoder`` is a frozen network the loss rebuilds
+    from its initialisation (it is not checkpointed; its ``init_info`` enters the run id);
+    ``weights`` are learnable loss weights clipped after each step, or None.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.encoder: nn.Module | None = None
+        self.weights: LossWeights | None = None
+
+    def after_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+        return {}
+
+
+class PECLLoss(TrainingLoss):
     """PECL with a Siamese encoder shared by SR and HR; `encoder=None` gives plain MSE."""
 
     def __init__(
@@ -110,7 +131,7 @@ class PECLLoss(nn.Module):
         self.distance, self.reading, self.margin = distance, reading, margin
         self.weights = LossWeights(weighting, w_pixel) if encoder is not None else None
 
-    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, **context) -> tuple[torch.Tensor, dict[str, float]]:
         pixel = F.mse_loss(sr, hr)  # eq. 14
         if self.encoder is None:
             return pixel, {"mse": pixel.item()}

@@ -37,8 +37,9 @@ from tqdm.auto import tqdm
 
 from lpsr.config import RunConfig, config_from_dict
 from lpsr.data import PlateProtocol, data_root, load_plates
+from lpsr.encoder import preserved_rng
 from lpsr.inference import autocast, super_resolve
-from lpsr.losses import PECLLoss
+from lpsr.losses import PECLLoss, TrainingLoss
 from lpsr.metrics import psnr_rgb, psnr_y
 from lpsr.models import build_model, count_parameters
 from lpsr.patches import PlatePatches
@@ -138,20 +139,38 @@ def run_dir_for(config: RunConfig, runs_dir: str | Path, fingerprint: str) -> Pa
     return Path(runs_dir) / f"{config.model.name}-{config.loss.name}-{config.run_id(fingerprint)}"
 
 
-def build_loss(config: RunConfig, root: Path, progress: bool = True) -> PECLLoss:
-    """The configured loss; for PECL, its Siamese encoder (pretrained here when `plates`)."""
+LOSSES = ("mse", "pecl", "esrgan", "text")
+
+
+def build_loss(config: RunConfig, root: Path, progress: bool = True, train_plates=None) -> TrainingLoss:
+    """The configured loss with the networks it needs: the Siamese encoder of PECL, ESRGAN's
+    perceptual encoder and discriminator, TBSRN's plate classifier (`train_plates` feed its
+    whole-plate terms). A `plates` encoder is pretrained here on first use, then cached."""
     loss = config.loss
+    if loss.name not in LOSSES:
+        raise ValueError(f"unknown loss {loss.name!r}; choose one of {', '.join(LOSSES)}")
     if loss.name == "mse":
         return PECLLoss(None)
-    if loss.name != "pecl":
-        raise ValueError(f"unknown loss {loss.name!r}; choose 'mse' or 'pecl'")
     from lpsr.encoder import build_encoder, plate_encoder_path, pretrain_plate_encoder
 
     path = loss.encoder_path
-    if loss.encoder_init == "plates" and path is None:
+    if (loss.encoder_init == "plates" or loss.name == "text") and path is None:
         settings = {"iterations": loss.encoder_iterations, "seed": config.train.seed}
         path = pretrain_plate_encoder(root, plate_encoder_path(root, **settings), progress=progress, **settings)
+    if loss.name == "text":
+        from lpsr.encoder import load_plate_classifier
+        from lpsr.text_focus_loss import TextFocusedLoss
+
+        return TextFocusedLoss(load_plate_classifier(path), train_plates, loss.text_plates)
     encoder = build_encoder(loss.dim, loss.encoder_init, path, trainable=loss.trainable, seed=config.train.seed)
+    if loss.name == "esrgan":
+        from lpsr.esrgan_loss import ESRGANLoss
+        from lpsr.models.esrgan import VGGDiscriminator
+
+        with preserved_rng():
+            torch.manual_seed(config.train.seed)
+            discriminator = VGGDiscriminator(config.data.patch_size)
+        return ESRGANLoss(encoder, discriminator, int(loss.gan_start * config.train.iterations), loss.gan_lr)
     return PECLLoss(encoder, loss.distance, loss.reading, loss.margin, loss.weighting, loss.w_pixel)
 
 
@@ -175,7 +194,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     if world > 1 and not main:
         dist.barrier()  # rank 0 prepares the plate cache and the encoder first
     train_plates, val_plates, fingerprint = prepare_data(config, progress)
-    loss_fn = build_loss(config, Path(train_plates.summary["root"]), progress).to(device)
+    loss_fn = build_loss(config, Path(train_plates.summary["root"]), progress, train_plates).to(device)
     if world > 1 and main:
         dist.barrier()
     if loss_fn.encoder is not None:
@@ -189,6 +208,8 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
 
     patches = PlatePatches(train_plates, config.data.patch_size)
     model = build_model(config.model.name, config.model.scale, **config.model.options).to(device)
+    if count_parameters(model) == 0:
+        raise ValueError(f"{config.model.name} has no parameters to train: evaluate it directly (lpsr eval --model {config.model.name})")
     if config.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     trainable_loss = [p for p in loss_fn.parameters() if p.requires_grad]
@@ -257,7 +278,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             data_s = time.perf_counter() - tick
             with autocast(device, config.train.bf16):
                 sr = forward(lr)
-                loss, terms = loss_fn(sr.float(), hr)  # eq. 19 (MSE alone for the mse loss)
+                loss, terms = loss_fn(sr.float(), hr, iteration=iteration, model=forward, generator=generator)  # eq. 19 for PECL
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"non-finite loss at iteration {iteration + 1}: {loss.item()} "
@@ -273,6 +294,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             optimizer.step()
             if loss_fn.weights is not None:
                 loss_fn.weights.clip_()  # the paper's weights stay in [0, 1]
+            terms |= loss_fn.after_step(sr.detach().float(), hr)  # a GAN's discriminator step
             scheduler.step()
             step_s = time.perf_counter() - tick
             record = {

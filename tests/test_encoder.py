@@ -12,7 +12,7 @@ from lpsr.encoder import (
     IMAGENET_FILE,
     INITS,
     PlateEncoder,
-    _plate_labels,
+    plate_labels,
     build_encoder,
     imagenet_weights_path,
     plate_encoder_path,
@@ -134,7 +134,7 @@ def test_path_init_refuses_a_foreign_state_dict(tmp_path):
 
 
 def test_plate_labels_pad_seven_character_plates_with_blank():
-    labels = _plate_labels(["皖A12345", "皖AD12345"])
+    labels = plate_labels(["皖A12345", "皖AD12345"])
     assert labels.shape == (2, 8)
     assert labels[0, 7] == BLANK and labels[1, 7] != BLANK
     assert labels[0, :2].tolist() == [0, 0]

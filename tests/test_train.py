@@ -41,11 +41,12 @@ def test_a_finished_run_is_returned_without_training(smoke_run):
     assert (run_dir / "done.json").stat().st_mtime_ns == stamp
 
 
-def test_training_is_deterministic_and_resumes(tmp_path, synthetic_root, monkeypatch):
+@pytest.mark.parametrize("method", [None, "esrgan"])  # ESRGAN: the GAN phase (its discriminator) starts at 3
+def test_training_is_deterministic_and_resumes(tmp_path, synthetic_root, monkeypatch, method):
     """3 iterations, SIGTERM, resume for 3 more == 6 straight (same weights)."""
     import lpsr.train as train_module
 
-    config = load_config("smoke", overrides=["train.iterations=6", "train.val_every=3"])
+    config = load_config("smoke", overrides=["train.iterations=6", "train.val_every=3"], method=method)
     straight = train(config, tmp_path / "a", progress=False)
     real_validate, sent = train_module.validate, []
 
@@ -65,6 +66,9 @@ def test_training_is_deterministic_and_resumes(tmp_path, synthetic_root, monkeyp
     assert a["iteration"] == b["iteration"] == 6
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
+    for key in a["loss"]:
+        if isinstance(a["loss"][key], torch.Tensor):
+            assert torch.equal(a["loss"][key], b["loss"][key]), key
     assert [s["iteration"] for s in read_log(resumed)[0]] == list(range(1, 7))
 
 

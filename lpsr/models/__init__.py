@@ -4,11 +4,23 @@ from __future__ import annotations
 from torch import nn
 
 from lpsr.models.bicubic import Bicubic
+from lpsr.models.esrgan import RRDBNet
+from lpsr.models.espcn import ESPCN
 from lpsr.models.lpsr import LPSR
+from lpsr.models.msrn import MSRN
+from lpsr.models.srcnn import SRCNN
+from lpsr.models.swinir import SwinIR
+from lpsr.models.tbsrn import TBSRN
 
 MODELS: dict[str, type[nn.Module]] = {
     "bicubic": Bicubic,
     "lpsr": LPSR,
+    "srcnn": SRCNN,
+    "espcn": ESPCN,
+    "msrn": MSRN,
+    "rrdbnet": RRDBNet,
+    "tbsrn": TBSRN,
+    "swinir": SwinIR,
 }
 
 

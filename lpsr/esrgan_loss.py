@@ -1,0 +1,88 @@
+"""ESRGAN's training recipe (Wang et al., ECCVW 2018, sec. 3.3 and 4.1), inside one budget.
+
+The first `gan_start` share of the iterations train the generator PSNR-first with L1 alone,
+as ESRGAN's PSNR-oriented pretraining. From then on the generator minimises
+
+    L_G = L_percep + lambda * L_G^Ra + eta * L_1        (lambda = 5e-3, eta = 1e-2)
+
+and a VGG-style discriminator C is trained after every generator step with the relativistic
+average loss, D_Ra(x_r, x_f) = sigmoid(C(x_r) - E[C(x_f)]):
+
+    L_D  = -E[log D_Ra(x_r, x_f)] - E[log(1 - D_Ra(x_f, x_r))]
+    L_G^Ra = -E[log(1 - D_Ra(x_r, x_f))] - E[log D_Ra(x_f, x_r)]
+
+ESRGAN's perceptual loss compares VGG-19 features; this study runs offline, so the perceptual
+network is the PECL encoder's ResNet-18 trunk with the same initialisation choices
+(lpsr.encoder: `plates`, `imagenet` from a local file, `path`, `random`), frozen, and L_percep
+is the L1 distance between its last feature maps of SR and HR. The discriminator has its own
+Adam optimiser (lr `gan_lr`, betas (0.9, 0.99) as ESRGAN), kept in the loss's state.
+"""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from lpsr.losses import TrainingLoss
+
+
+class ESRGANLoss(TrainingLoss):
+    def __init__(
+        self,
+        encoder,
+        discriminator,
+        gan_start: int,
+        gan_lr: float = 1e-4,
+        perceptual_weight: float = 1.0,
+        adversarial_weight: float = 5e-3,
+        l1_weight: float = 1e-2,
+    ):
+        super().__init__()
+        self.encoder = encoder.freeze()
+        self.discriminator = discriminator.requires_grad_(False)  # trained only in after_step
+        self.gan_start = gan_start
+        self.perceptual_weight, self.adversarial_weight, self.l1_weight = perceptual_weight, adversarial_weight, l1_weight
+        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=gan_lr, betas=(0.9, 0.99))
+        self.gan = False
+
+    def forward(self, sr, hr, iteration: int = 0, **context):
+        l1 = F.l1_loss(sr, hr)
+        self.gan = iteration >= self.gan_start
+        if not self.gan:
+            return l1, {"l1": l1.item()}
+        with torch.no_grad():
+            hr_features = self.encoder.features(hr)
+        perceptual = F.l1_loss(self.encoder.features(sr), hr_features)
+        real = self.discriminator(hr).detach()
+        fake = self.discriminator(sr)
+        adversarial = 0.5 * (
+            F.binary_cross_entropy_with_logits(real - fake.mean(), torch.zeros_like(real))
+            + F.binary_cross_entropy_with_logits(fake - real.mean(), torch.ones_like(fake))
+        )
+        total = self.perceptual_weight * perceptual + self.adversarial_weight * adversarial + self.l1_weight * l1
+        return total, {"l1": l1.item(), "perceptual": perceptual.item(), "adversarial": adversarial.item()}
+
+    def after_step(self, sr, hr):
+        if not self.gan:
+            return {}
+        self.discriminator.requires_grad_(True)
+        fake = self.discriminator(sr.detach())
+        real = self.discriminator(hr)
+        loss = 0.5 * (
+            F.binary_cross_entropy_with_logits(real - fake.mean(), torch.ones_like(real))
+            + F.binary_cross_entropy_with_logits(fake - real.mean(), torch.zeros_like(fake))
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if dist.is_initialized() and dist.get_world_size() > 1:
+            for p in self.discriminator.parameters():
+                dist.all_reduce(p.grad, op=dist.ReduceOp.AVG)
+        self.optimizer.step()
+        self.discriminator.requires_grad_(False)
+        return {"discriminator": loss.item(), "d_real": real.mean().item(), "d_fake": fake.mean().item()}
+
+    def get_extra_state(self):
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def set_extra_state(self, state):
+        self.optimizer.load_state_dict(state["optimizer"])
