@@ -21,7 +21,7 @@ from lpsr.evaluate import evaluate, load_model
 from lpsr.methods import METHODS, PAPER_TABLE1, TABLE1
 from lpsr.metrics import paired_difference
 from lpsr.models import count_parameters
-from lpsr.train import train
+from lpsr.train import TrainingError, train
 
 
 def compare(
@@ -56,15 +56,20 @@ def compare(
         if name == "bicubic":
             model, _ = load_model("bicubic", config.model.scale)
         else:
-            run = train(config, runs_dir, progress=progress)
+            try:
+                run = train(config, runs_dir, progress=progress)
+            except TrainingError as error:  # a diverged method is a row of the table, not the end of it
+                print(f"{name}: {error}")
+                rows.append({"method": name, "SR method": _label(name), "note": str(error).split(";")[0]})
+                continue
             model, _ = load_model(run, config.model.scale)
         summary = evaluate(model, test, out / name, method=name, reader=reader)
         per_plate[name] = pd.read_csv(out / name / "per_plate.csv")
         done = json.loads((run / "done.json").read_text(encoding="utf-8")) if run else {}
         rows.append(_row(name, config, summary, model, done, run))
-    table = pd.DataFrame(rows).set_index("method")
+    table = pd.DataFrame(rows).set_index("method").fillna("–")
     reference = per_plate["bicubic"]["psnr_y"].to_numpy()
-    for name in methods:
+    for name in per_plate:
         diff = paired_difference(per_plate[name]["psnr_y"].to_numpy(), reference)
         table.loc[name, "ΔPSNR-Y vs bicubic [95% CI]"] = f"{diff['median_diff']:+.2f} [{diff['ci_low']:+.2f}, {diff['ci_high']:+.2f}]"
         table.loc[name, "plates better than bicubic"] = f"{diff['wins']:.0%}"
@@ -72,6 +77,10 @@ def compare(
     table.to_csv(out / "table1.csv")
     (out / "table1.md").write_text(table.to_markdown() + "\n", encoding="utf-8")
     return table
+
+
+def _label(name: str) -> str:
+    return METHODS[name].label if name in METHODS else name
 
 
 def _pm(summary: dict, key: str, digits: int = 2) -> str:
@@ -82,11 +91,10 @@ def _pm(summary: dict, key: str, digits: int = 2) -> str:
 
 def _row(name: str, config, summary: dict, model, done: dict, run) -> dict:
     paper = PAPER_TABLE1.get(name)
-    label = METHODS[name].label if name in METHODS else name
     n = count_parameters(model)
     row = {
         "method": name,
-        "SR method": label,
+        "SR method": _label(name),
         "#p": f"{n / 1e6:.2f}M" if n >= 1e6 else (f"{n / 1e3:.0f}K" if n else "–"),
         "loss": config.loss.name if run else "–",
         "iterations × batch": f"{config.train.iterations} × {config.train.batch_size}" if run else "–",

@@ -49,7 +49,7 @@ class LossConfig:
     encoder_iterations: int = 600  # pretraining iterations of the "plates" encoder (lpsr encoder pretrain)
     gan_start: float = 0.5  # esrgan: share of the iterations trained PSNR-first (L1) before the GAN phase
     gan_lr: float = 1e-4  # esrgan: the discriminator's Adam lr
-    text_plates: int = 4  # text: whole plates per iteration for the position and content terms
+    text_plates: int = 1  # text: whole plates per iteration for the position and content terms (each costs ~10 patches)
 
 
 @dataclass

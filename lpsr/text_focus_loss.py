@@ -38,8 +38,10 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 class TextFocusedLoss(TrainingLoss):
-    def __init__(self, classifier: PlateClassifier, plates, plates_per_step: int = 4, position_weight: float = 10.0, content_weight: float = 5e-4):
+    def __init__(self, classifier: PlateClassifier, plates, plates_per_step: int = 1, position_weight: float = 10.0, content_weight: float = 5e-4):
         super().__init__()
+        if plates_per_step < 1:
+            raise ValueError(f"the text-focused loss needs at least one whole plate per step, not {plates_per_step}")
         self.encoder = classifier  # frozen, rebuilt from its file on resume
         self.lr_plates, self.hr_plates = plates.lr, plates.hr
         self.labels = plate_labels(plates.texts)
