@@ -3,7 +3,8 @@
 The chapters are executed into a staging copy of the book's sources (`OUT/source`), so the
 notebooks in the repository stay clean, and Jupyter Book renders papermill's outputs
 (`execute_notebooks: "off"`) into `OUT/html`. Training is shared across chapters through the run cache in
-`runs_dir`: an unchanged book rebuilds without training again.
+`runs_dir`: an unchanged book rebuilds without training again. Tables a chapter writes (Table 1)
+land in `OUT/results`. A chapter receives only the parameters its `parameters` cell declares.
 """
 from __future__ import annotations
 
@@ -56,8 +57,10 @@ def build_book(
     dropped = set(chapters(project)) - set(selected)
     toc["chapters"] = [e for e in toc["chapters"] if e["file"] not in dropped]
     (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
-    parameters = {"profile": profile, "data_root": str(Path(data).resolve()) if data else None, "runs_dir": str(runs_dir)}
+    given = {"profile": profile, "data_root": str(Path(data).resolve()) if data else None, "runs_dir": str(runs_dir), "results_dir": str(out / "results")}
     for chapter in selected:
+        declared = papermill.inspect_notebook(project / f"{chapter}.ipynb")
+        parameters = {k: v for k, v in given.items() if k in declared}
         started = time.perf_counter()
         target = source / f"{chapter}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -113,3 +113,20 @@ def _row(name: str, config, summary: dict, model, done: dict, run) -> dict:
         "run": Path(run).name if run else "–",
     }
     return row
+
+
+def method_runs(table: pd.DataFrame, runs_dir: str | Path) -> dict[str, Path]:
+    """The run folder of each trained row of a Table 1 (as `compare` returns it)."""
+    return {name: Path(runs_dir) / run for name, run in table["run"].items() if run != "–"}
+
+
+def method_models(table: pd.DataFrame, runs_dir: str | Path, scale: int = 8) -> dict:
+    """Each row's model: bicubic, and the validation-selected checkpoint of every trained row."""
+    models = {"bicubic": load_model("bicubic", scale)[0]} if "bicubic" in table.index else {}
+    return models | {name: load_model(run, scale)[0] for name, run in method_runs(table, runs_dir).items()}
+
+
+def read_summaries(out: str | Path, table: pd.DataFrame) -> dict[str, dict]:
+    """Each evaluated row's summary.json (the numbers behind the formatted table)."""
+    files = {name: Path(out) / name / "summary.json" for name in table.index}
+    return {name: json.loads(f.read_text(encoding="utf-8")) for name, f in files.items() if f.is_file()}

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from lpsr.fonts import use_cjk_font
+from lpsr.inference import super_resolve
 from lpsr.train import read_log
 
 
@@ -52,19 +53,19 @@ def plate_grid(columns: dict[str, list[np.ndarray]], row_titles: list[str] | Non
     return fig
 
 
-def training_curves(run_dirs: dict[str, str | Path], baseline: float | None = None, log_x: bool = True):
-    """Validation PSNR-Y against iterations for each named run (paper Fig. 6 style); `baseline`
-    is bicubic's median PSNR-Y on the same validation plates."""
+def training_curves(run_dirs: dict[str, str | Path], baseline: float | None = None, log_x: bool = True, key: str = "val_psnr_y"):
+    """Validation PSNR-Y (or `key="val_psnr"`) against iterations for each named run (paper
+    Fig. 6 style); `baseline` is bicubic's median on the same validation plates."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for name, run_dir in run_dirs.items():
         _, vals = read_log(run_dir)
-        ax.plot([v["iteration"] for v in vals], [v["val_psnr_y"] for v in vals], marker="o", ms=3, label=name)
+        ax.plot([v["iteration"] for v in vals], [v[key] for v in vals], marker="o", ms=3, label=name)
     if baseline is not None:
         ax.axhline(baseline, color="grey", ls="--", label="bicubic (val)")
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("median val PSNR-Y (dB)")
+    ax.set_ylabel(f"median val {'PSNR-Y' if key == 'val_psnr_y' else 'PSNR'} (dB)")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -98,3 +99,13 @@ def loss_curves(run_dirs: dict[str, str | Path], keys=("distance", "w_pixel", "m
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def method_grid(models: dict, plates, indices: list[int]):
+    """LR, each named model's SR and HR for the plates at `indices` (paper Fig. 7 style)."""
+    lr = [plates.lr[i] for i in indices]
+    columns = {"LR": lr}
+    for name, model in models.items():
+        columns[name] = super_resolve(model, lr)
+    columns["HR"] = [plates.hr[i] for i in indices]
+    return plate_grid(columns, row_titles=[plates.texts[i] for i in indices], width=2.0)

@@ -39,3 +39,9 @@ def synthetic_root(isolated_cache) -> Path:
     from lpsr.data import data_root
 
     return data_root(None, synthetic_frames=120, seed=0)
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory) -> Path:
+    """One run folder for the smoke book and `lpsr compare`: what one trains, the other reuses."""
+    return tmp_path_factory.mktemp("smoke-runs")

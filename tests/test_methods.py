@@ -108,10 +108,10 @@ def test_plate_classifier_class_maps_and_text_focused_loss(ccpd_mini):
     assert model.head[0].weight.grad.abs().sum() > 0
 
 
-def test_compare_trains_every_method_and_writes_table1(tmp_path, synthetic_root, capsys):
+def test_compare_trains_every_method_and_writes_table1(tmp_path, synthetic_root, smoke_runs, capsys):
     from lpsr.cli import main
 
-    main(["compare", "--profile", "smoke", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "t1"), "--quiet"])
+    main(["compare", "--profile", "smoke", "--runs", str(smoke_runs), "--out", str(tmp_path / "t1"), "--quiet"])
     table = pd.read_csv(tmp_path / "t1" / "table1.csv", index_col="method")
     assert list(table.index) == list(TABLE1)
     assert table.loc["bicubic", "ΔPSNR-Y vs bicubic [95% CI]"] == "+0.00 [+0.00, +0.00]"
