@@ -9,7 +9,7 @@ cross-entropy of its predictions on SR against the label. Its recogniser reads E
 Chinese plates, so here the recogniser is the project's plate classifier (`plates` encoder:
 a ResNet-18 trunk + one classifier per character position, pretrained on HR train plates,
 lpsr.encoder): L_position is the L1 distance between its class maps (per position, where it
-finds the true character) on SR and HR, L_content the cross-entropy of its 8 position
+finds the true character, made an attention map by a spatial softmax) on SR and HR, L_content the cross-entropy of its 8 position
 classifiers on SR, summed over positions (plain cross-entropy: the stroke-confusion weights
 are built for the English alphabet).
 
