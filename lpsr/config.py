@@ -66,6 +66,7 @@ class TrainConfig:
     bf16: bool = False  # bf16 autocast (fast on GPUs and AVX-512-bf16 CPUs; 20x slower on AVX2-only CPUs)
     channels_last: bool = True
     compile: bool = False  # torch.compile the model
+    divergence: float = 1e4  # stop when the loss exceeds this multiple of its lowest running mean
 
 
 @dataclass

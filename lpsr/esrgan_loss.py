@@ -15,7 +15,9 @@ ESRGAN's perceptual loss compares VGG-19 features; this study runs offline, so t
 network is the PECL encoder's ResNet-18 trunk with the same initialisation choices
 (lpsr.encoder: `plates`, `imagenet` from a local file, `path`, `random`), frozen, and L_percep
 is the L1 distance between its last feature maps of SR and HR. The discriminator has its own
-Adam optimiser (lr `gan_lr`, betas (0.9, 0.99) as ESRGAN), kept in the loss's state.
+Adam optimiser (lr `gan_lr`, betas (0.9, 0.99) as ESRGAN), kept in the loss's state, and
+the generator's lr is capped at `gan_lr` too once the GAN phase starts (ESRGAN trains both
+at 1e-4; the PSNR phase follows the profile's schedule).
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ class ESRGANLoss(TrainingLoss):
         super().__init__()
         self.encoder = encoder.freeze()
         self.discriminator = discriminator.requires_grad_(False)  # trained only in after_step
-        self.gan_start = gan_start
+        self.gan_start, self.gan_lr = gan_start, gan_lr
         self.perceptual_weight, self.adversarial_weight, self.l1_weight = perceptual_weight, adversarial_weight, l1_weight
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=gan_lr, betas=(0.9, 0.99))
         self.gan = False
@@ -61,6 +63,9 @@ class ESRGANLoss(TrainingLoss):
         )
         total = self.perceptual_weight * perceptual + self.adversarial_weight * adversarial + self.l1_weight * l1
         return total, {"l1": l1.item(), "perceptual": perceptual.item(), "adversarial": adversarial.item()}
+
+    def lr_cap(self, iteration: int) -> float | None:
+        return self.gan_lr if iteration >= self.gan_start else None
 
     def after_step(self, sr, hr):
         if not self.gan:

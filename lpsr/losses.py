@@ -99,6 +99,8 @@ class TrainingLoss(nn.Module):
     update) and returns more terms to log. ``encoder`` is a frozen network the loss rebuilds
     from its initialisation (it is not checkpointed; its ``init_info`` enters the run id);
     ``weights`` are learnable loss weights clipped after each step, or None.
+    ``lr_cap(iteration)`` is the most lr the SR model may train at then (a GAN phase's own
+    lr), or None to follow the schedule.
     """
 
     def __init__(self):
@@ -108,6 +110,9 @@ class TrainingLoss(nn.Module):
 
     def after_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         return {}
+
+    def lr_cap(self, iteration: int) -> float | None:
+        return None
 
 
 class PECLLoss(TrainingLoss):

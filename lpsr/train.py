@@ -217,9 +217,15 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     optimizer = torch.optim.Adam(groups, lr=config.train.lr)
     total, warmup = config.train.iterations, config.train.warmup
     floor = config.train.min_lr / config.train.lr
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: lr_factor(i, total, warmup, floor))
+
+    def factor(i: int) -> float:
+        cap = loss_fn.lr_cap(i)  # ESRGAN's GAN phase trains at its own lr
+        return lr_factor(i, total, warmup, floor) if cap is None else min(lr_factor(i, total, warmup, floor), cap / config.train.lr)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     generator = torch.Generator().manual_seed(config.train.seed + rank)  # each replica its own patches
     start, best = 0, {"val_psnr_y": -math.inf, "iteration": 0}
+    loss_mean, loss_floor = None, math.inf  # running mean of the loss and its lowest value, for divergence
     if (run_dir / "last.pt").is_file() and not retrain:
         state = load_checkpoint(run_dir / "last.pt", device)
         model.load_state_dict(state["model"])
@@ -229,6 +235,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
         generator.set_state(state["generators"][rank])
         torch.set_rng_state(state["torch_rng"])
         start, best = state["iteration"], state["best"]
+        loss_mean, loss_floor = state.get("loss_mean"), state.get("loss_floor", math.inf)
         print(f"resuming {run_dir.name} at iteration {start}")
     if main:
         _truncate_log(run_dir / "log.jsonl", start)
@@ -257,6 +264,8 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
                 "torch_rng": torch.get_rng_state(),
                 "iteration": iteration,
                 "best": best,
+                "loss_mean": loss_mean,
+                "loss_floor": loss_floor,
                 "model_config": asdict(config.model),
             },
             run_dir / "last.pt",
@@ -279,12 +288,17 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             with autocast(device, config.train.bf16):
                 sr = forward(lr)
                 loss, terms = loss_fn(sr.float(), hr, iteration=iteration, model=forward, generator=generator)  # eq. 19 for PECL
-            if not torch.isfinite(loss):
+            value = loss.item()
+            diverged = 0 < loss_floor < math.inf and value > config.train.divergence * loss_floor  # (an uncertainty-weighted loss can go negative)
+            if not math.isfinite(value) or diverged:
+                why = f"over {config.train.divergence:g} times its lowest running mean {loss_floor:.4g}" if diverged else "non-finite"
                 raise TrainingError(
-                    f"non-finite loss at iteration {iteration + 1}: {loss.item()} "
+                    f"loss diverged at iteration {iteration + 1}: {value:.4g}, {why} "
                     f"({', '.join(f'{k}={v:.4g}' for k, v in terms.items())}); "
-                    f"the last good checkpoint is kept in {run_dir / 'last.pt'}"
+                    f"the last good checkpoint is kept in {run_dir / 'last.pt'} and the best in {run_dir / 'best.pt'}"
                 )
+            loss_mean = value if loss_mean is None else 0.9 * loss_mean + 0.1 * value
+            loss_floor = min(loss_floor, loss_mean)
             used_lr = optimizer.param_groups[0]["lr"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -299,7 +313,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             step_s = time.perf_counter() - tick
             record = {
                 "iteration": iteration + 1,
-                "loss": loss.item(),
+                "loss": value,
                 **terms,
                 "lr": used_lr,
                 "samples_per_s": config.train.batch_size / step_s,

@@ -46,8 +46,11 @@ def test_training_is_deterministic_and_resumes(tmp_path, synthetic_root, monkeyp
     """3 iterations, SIGTERM, resume for 3 more == 6 straight (same weights)."""
     import lpsr.train as train_module
 
-    config = load_config("smoke", overrides=["train.iterations=6", "train.val_every=3"], method=method)
+    config = load_config("smoke", overrides=["train.iterations=6", "train.val_every=3", "train.lr=1e-3"], method=method)
     straight = train(config, tmp_path / "a", progress=False)
+    lrs = [s["lr"] for s in read_log(straight)[0]]
+    if method == "esrgan":  # the GAN phase trains the generator at ESRGAN's own lr
+        assert max(lrs[:3]) > config.loss.gan_lr and max(lrs[3:]) <= config.loss.gan_lr
     real_validate, sent = train_module.validate, []
 
     def validate_then_terminate(*args, **kwargs):
@@ -76,7 +79,21 @@ def test_non_finite_loss_stops_with_a_message(tmp_path, synthetic_root, monkeypa
     import lpsr.losses as losses_module
 
     monkeypatch.setattr(losses_module.F, "mse_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
-    with pytest.raises(TrainingError, match="non-finite loss at iteration 1"):
+    with pytest.raises(TrainingError, match="loss diverged at iteration 1: nan, non-finite"):
+        train(load_config("smoke"), tmp_path, progress=False)
+
+
+def test_exploding_loss_stops_as_divergence(tmp_path, synthetic_root, monkeypatch):
+    import lpsr.losses as losses_module
+
+    real_mse, calls = losses_module.F.mse_loss, []
+
+    def exploding(*args, **kwargs):
+        calls.append(1)
+        return real_mse(*args, **kwargs) * (1e6 if len(calls) == 5 else 1)
+
+    monkeypatch.setattr(losses_module.F, "mse_loss", exploding)
+    with pytest.raises(TrainingError, match=r"loss diverged at iteration 5: .*, over 10000 times its lowest running mean"):
         train(load_config("smoke"), tmp_path, progress=False)
 
 
