@@ -11,17 +11,65 @@ the parameter count, the training budget and speed, and the paper's own numbers.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from torch import nn
 
-from lpsr.config import load_config
+from lpsr.config import RunConfig, load_config
 from lpsr.data import PlateProtocol, data_root, load_plates
 from lpsr.evaluate import evaluate, load_model
 from lpsr.methods import METHODS, PAPER_TABLE1, TABLE1
 from lpsr.metrics import paired_difference
 from lpsr.models import count_parameters
 from lpsr.train import TrainingError, train
+
+
+@dataclass
+class Scored:
+    """One row's model judged on the test plates, or why it could not be (a diverged run)."""
+
+    config: RunConfig
+    model: nn.Module | None = None
+    run: Path | None = None
+    summary: dict | None = None
+    error: str | None = None
+
+
+def test_plates(config: RunConfig, progress: bool = True):
+    """The whole test plates of a configuration's data (its protocol, scale and root)."""
+    protocol = PlateProtocol(scale=config.model.scale, crop=config.data.crop, kernel=config.data.kernel)
+    root = data_root(config.data.root, config.data.synthetic_frames, config.data.synthetic_seed)
+    return load_plates(root, "test", protocol, progress=progress)
+
+
+def train_and_score(configs: dict[str, RunConfig], runs_dir: str | Path, out: str | Path, ocr: bool = True, progress: bool = True) -> dict[str, Scored]:
+    """Train each named configuration (or find its finished run), then score its validation-selected
+    checkpoint once on the test plates into `out/<name>/`. A parameterless model (bicubic) is
+    scored as it is; a run that diverges is reported, not raised."""
+    test = test_plates(next(iter(configs.values())), progress)
+    reader = None
+    if ocr:
+        from lpsr.ocr import PlateReader
+
+        reader = PlateReader()
+    scored = {}
+    for name, config in configs.items():
+        run = None
+        if config.model.name == "bicubic":
+            model = load_model("bicubic", config.model.scale)[0]
+        else:
+            try:
+                run = train(config, runs_dir, progress=progress)
+            except TrainingError as error:
+                print(f"{name}: {error}")
+                scored[name] = Scored(config, error=str(error).split(";")[0])
+                continue
+            model = load_model(run, config.model.scale)[0]
+        summary = evaluate(model, test, Path(out) / name, method=name, reader=reader)
+        scored[name] = Scored(config, model, run, summary)
+    return scored
 
 
 def compare(
@@ -39,35 +87,10 @@ def compare(
     if "bicubic" not in methods:
         methods = ["bicubic", *methods]  # the reference of the paired intervals
     extra = [*overrides, *([f"data.root={data}"] if data else [])]
-    configs = {name: load_config(profile, overrides=extra, method=name) for name in methods}
-    base = configs["bicubic"]
-    protocol = PlateProtocol(scale=base.model.scale, crop=base.data.crop, kernel=base.data.kernel)
-    root = data_root(base.data.root, base.data.synthetic_frames, base.data.synthetic_seed)
-    test = load_plates(root, "test", protocol, progress=progress)
-    reader = None
-    if ocr:
-        from lpsr.ocr import PlateReader
-
-        reader = PlateReader()
-    rows, per_plate = [], {}
-    for name in methods:
-        config = configs[name]
-        run = None
-        if name == "bicubic":
-            model, _ = load_model("bicubic", config.model.scale)
-        else:
-            try:
-                run = train(config, runs_dir, progress=progress)
-            except TrainingError as error:  # a diverged method is a row of the table, not the end of it
-                print(f"{name}: {error}")
-                rows.append({"method": name, "SR method": _label(name), "note": str(error).split(";")[0]})
-                continue
-            model, _ = load_model(run, config.model.scale)
-        summary = evaluate(model, test, out / name, method=name, reader=reader)
-        per_plate[name] = pd.read_csv(out / name / "per_plate.csv")
-        done = json.loads((run / "done.json").read_text(encoding="utf-8")) if run else {}
-        rows.append(_row(name, config, summary, model, done, run))
+    scored = train_and_score({name: load_config(profile, overrides=extra, method=name) for name in methods}, runs_dir, out, ocr, progress)
+    rows = [_row(name, s) if s.summary else {"method": name, "SR method": _label(name), "note": s.error} for name, s in scored.items()]
     table = pd.DataFrame(rows).set_index("method").fillna("–")
+    per_plate = {name: pd.read_csv(out / name / "per_plate.csv") for name, s in scored.items() if s.summary}
     reference = per_plate["bicubic"]["psnr_y"].to_numpy()
     for name in per_plate:
         diff = paired_difference(per_plate[name]["psnr_y"].to_numpy(), reference)
@@ -89,7 +112,9 @@ def _pm(summary: dict, key: str, digits: int = 2) -> str:
     return f"{summary[f'{key}_median']:.{digits}f} (± {summary[f'{key}_std']:.{digits}f})"
 
 
-def _row(name: str, config, summary: dict, model, done: dict, run) -> dict:
+def _row(name: str, scored: Scored) -> dict:
+    config, summary, model, run = scored.config, scored.summary, scored.model, scored.run
+    done = json.loads((run / "done.json").read_text(encoding="utf-8")) if run else {}
     paper = PAPER_TABLE1.get(name)
     n = count_parameters(model)
     row = {

@@ -60,6 +60,7 @@ class TrainConfig:
     warmup: int = 0  # linear warm-up iterations before the cosine schedule (paper: none)
     min_lr: float = 0.0  # cosine annealing floor
     val_every: int = 250  # validate on whole val plates every K iterations (and at the end)
+    val_early: bool = True  # also at 10, 20, 50, 100, 200, ... below val_every (for log-axis curves)
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when present, else CPU
     threads: int = 2  # CPU threads (on a loaded 2-core machine 1 can beat 2)

@@ -109,3 +109,57 @@ def method_grid(models: dict, plates, indices: list[int]):
         columns[name] = super_resolve(model, lr)
     columns["HR"] = [plates.hr[i] for i in indices]
     return plate_grid(columns, row_titles=[plates.texts[i] for i in indices], width=2.0)
+
+
+def ablation_figure(frame: pd.DataFrame, keys=("psnr", "psnr_y"), names: dict | None = None):
+    """Paper Fig. 8/9: a score against the embedding size d for each distance (median with its
+    95% interval as a band where the score has one), MSE as a horizontal line with its band.
+    `frame` is `lpsr.ablation.embedding_sweep`'s table."""
+    labels = {"psnr": "PSNR (dB)", "psnr_y": "PSNR-Y (dB)", "ocr_conf": "OCRρ (median confidence)", "ocr_exact": "OCR exact match"}
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.4), squeeze=False)
+    pecl, mse = frame[frame["loss"] == "pecl"], frame[frame["loss"] == "mse"]
+    for ax, key in zip(axes[0], keys):
+        column = f"{key}_median" if f"{key}_median" in frame else key
+        for distance, group in pecl.groupby("distance"):
+            group = group.sort_values("d")
+            ax.plot(group["d"], group[column], marker="o", label=f"PECL {(names or {}).get(distance, distance)}")
+            if f"{key}_ci_low" in group:
+                ax.fill_between(group["d"], group[f"{key}_ci_low"], group[f"{key}_ci_high"], alpha=0.2)
+        if len(mse):
+            ax.axhline(mse[column].iloc[0], color="black", ls="--", label="MSE")
+            if f"{key}_ci_low" in mse:
+                ax.axhspan(mse[f"{key}_ci_low"].iloc[0], mse[f"{key}_ci_high"].iloc[0], color="grey", alpha=0.15)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(pecl["d"].unique()), [str(int(d)) for d in sorted(pecl["d"].unique())])
+        ax.set_xlabel("embedding size d")
+        ax.set_ylabel(labels.get(key, key))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def psnr_contrast(run_dir: str | Path, baseline_dir: str | Path, key: str = "val_psnr") -> tuple[list[int], list[float]]:
+    """Eq. 20 over training: (PSNR_PECL - PSNR_MSE) / PSNR_MSE at each validation both runs share."""
+    _, vals = read_log(run_dir)
+    _, base = read_log(baseline_dir)
+    reference = {v["iteration"]: v[key] for v in base}
+    points = [(v["iteration"], (v[key] - reference[v["iteration"]]) / reference[v["iteration"]]) for v in vals if v["iteration"] in reference]
+    return [i for i, _ in points], [c for _, c in points]
+
+
+def contrast_curves(runs: dict[str, str | Path], baseline_dir: str | Path, key: str = "val_psnr", title: str = ""):
+    """Paper Fig. 10/11: the contrast of eq. 20 against iterations (log axis), one line per run."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    for name, run_dir in runs.items():
+        iterations, contrast = psnr_contrast(run_dir, baseline_dir, key)
+        ax.plot(iterations, contrast, marker="o", ms=3, label=name)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(f"contrast of val {'PSNR-Y' if key == 'val_psnr_y' else 'PSNR'} vs MSE (eq. 20)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -108,6 +108,15 @@ def lr_factor(iteration: int, total: int, warmup: int, floor: float) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def validation_points(total: int, every: int, early: bool) -> set[int]:
+    """Iterations after which to validate: every `every`, the last, and with `early` the 1-2-5
+    steps below `every` (10, 20, 50, 100, ...), so curves on a log axis have points early."""
+    points = set(range(every, total + 1, every)) | {total}
+    if early:
+        points |= {m * 10**e for e in range(1, 8) for m in (1, 2, 5) if m * 10**e < min(every, total)}
+    return points
+
+
 def save_atomic(obj, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
@@ -224,6 +233,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     generator = torch.Generator().manual_seed(config.train.seed + rank)  # each replica its own patches
+    validations = validation_points(total, config.train.val_every, config.train.val_early)
     start, best = 0, {"val_psnr_y": -math.inf, "iteration": 0}
     loss_mean, loss_floor = None, math.inf  # running mean of the loss and its lowest value, for divergence
     if (run_dir / "last.pt").is_file() and not retrain:
@@ -322,7 +332,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             log.write(json.dumps(record) + "\n")
             bar.set_postfix(loss=f"{record['loss']:.4f}")
             done = iteration + 1
-            if (done % config.train.val_every == 0 or done == total) and main:
+            if done in validations and main:
                 scores = validate(model, val_plates, device, config)
                 log.write(json.dumps({"iteration": done, **scores}) + "\n")
                 bar.set_postfix(loss=f"{record['loss']:.4f}", val_psnr_y=f"{scores['val_psnr_y']:.2f}")

@@ -33,6 +33,7 @@ def test_every_architecture_upscales_patches_and_whole_plates_by_8(name):
     with torch.no_grad():
         assert model(torch.rand(2, 3, 8, 8)).shape == (2, 3, 64, 64)
         assert model(torch.rand(1, 3, 14, 47)).shape == (1, 3, 112, 376)  # not a multiple of SwinIR's window
+        assert model(torch.rand(1, 3, 4, 15)).shape == (1, 3, 32, 120)  # a small CCPD plate: below the window
 
 
 def test_srcnn_9_1_5_variant_and_unsupported_scales():

@@ -3,15 +3,16 @@ classical-SR configuration, built from spandrel's maintained copy of the authors
 
 Classical SR: embed_dim 180, 6 residual Swin transformer blocks of depth 6 with 6 heads,
 window 8, MLP ratio 2, pixel-shuffle upsampler, one conv in the residual connection: 11.9M
-parameters at x8 (paper: 11M). The input is reflect-padded to a multiple of the window (8 LR
-pixels) inside the network and the output cropped back to s times the input size, so whole
-plates of any size go through. `img_size` only fixes the size for which the shifted-window
+parameters at x8 (paper: 11M). The input is edge-padded (replicate) to a multiple of the window
+(8 LR pixels) and the output cropped back to s times the input size, so whole plates of any size
+go through; spandrel's own reflect padding cannot pad a 4-pixel-high LR plate to 8. `img_size` only fixes the size for which the shifted-window
 mask is precomputed; 64 keeps shifted windows (a size <= the window would switch them off).
 """
 from __future__ import annotations
 
 import warnings
 
+import torch.nn.functional as F
 from spandrel.architectures.SwinIR import SwinIR as _SwinIR
 from torch import nn
 
@@ -36,4 +37,7 @@ class SwinIR(nn.Module):
             )
 
     def forward(self, x):
-        return self.net(x)
+        h, w = x.shape[-2:]
+        size = self.net.window_size
+        x = F.pad(x, (0, -w % size, 0, -h % size), mode="replicate")
+        return self.net(x)[..., : h * self.scale, : w * self.scale]

@@ -1,0 +1,60 @@
+"""The paper's ablation (sec. 4.2.2, Fig. 8-11): PECL's embedding size d and distance against MSE.
+
+`embedding_sweep` trains the headline PECL setting (`lpsr.methods.PECL_HEADLINE`) for every
+d and distance, and the same model with MSE alone, on one profile; each is selected on
+validation and scored once on the test plates (`lpsr.compare.train_and_score`), so the runs
+are the very ones Table 1 uses where the settings coincide (d = 128, L1). It returns one tidy
+row per run: the median and 95% interval of PSNR and PSNR-Y, the OCR scores and the run folder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lpsr.compare import train_and_score
+from lpsr.config import load_config
+
+DIMS = (64, 128, 256, 512)
+DISTANCES = ("l1", "l2")
+DISTANCE_NAMES = {"l1": "Manhattan (L1)", "l2": "Euclidean (L2)"}
+
+
+def sweep_configs(profile: str = "cpu", data: str | None = None, dims=DIMS, distances=DISTANCES, overrides: list[str] = ()) -> dict:
+    """`ours-mse` and one `ours-pecl` configuration per (distance, d), named `pecl-l1-d128` etc."""
+    extra = [*overrides, *([f"data.root={data}"] if data else [])]
+    configs = {"ours-mse": load_config(profile, overrides=extra, method="ours-mse")}
+    for distance in distances:
+        for d in dims:
+            settings = [*extra, f"loss.dim={d}", f"loss.distance={distance}"]
+            configs[f"pecl-{distance}-d{d}"] = load_config(profile, overrides=settings, method="ours-pecl")
+    return configs
+
+
+def embedding_sweep(
+    profile: str = "cpu",
+    data: str | None = None,
+    runs_dir: str | Path = "runs",
+    out: str | Path = "ablation",
+    dims=DIMS,
+    distances=DISTANCES,
+    overrides: list[str] = (),
+    ocr: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train (or reuse) and score MSE and PECL for each d and distance; write `out/ablation.csv`."""
+    scored = train_and_score(sweep_configs(profile, data, dims, distances, overrides), runs_dir, out, ocr, progress)
+    rows = []
+    for name, s in scored.items():
+        pecl = s.config.loss.name == "pecl"
+        row = {"name": name, "loss": s.config.loss.name, "distance": s.config.loss.distance if pecl else None, "d": s.config.loss.dim if pecl else None}
+        row["run"] = s.run.name if s.run else None
+        row["error"] = s.error
+        for key, value in (s.summary or {}).items():
+            if key.startswith(("psnr", "ssim", "ocr")) and isinstance(value, float):
+                row[key] = value
+        rows.append(row)
+    frame = pd.DataFrame(rows).set_index("name")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    frame.to_csv(Path(out) / "ablation.csv")
+    return frame
