@@ -1,4 +1,5 @@
-"""The paper's ablation (sec. 4.2.2, Fig. 8-11): PECL's embedding size d and distance against MSE.
+"""The paper's ablation (sec. 4.2.2, Fig. 8-11): PECL's embedding size d and distance against MSE,
+and any other set of named variants of the Table 1 methods (seeds, encoder initialisations).
 
 `embedding_sweep` trains the headline PECL setting (`lpsr.methods.PECL_HEADLINE`) for every
 d and distance, and the same model with MSE alone, on one profile; each is selected on
@@ -13,22 +14,25 @@ from pathlib import Path
 import pandas as pd
 
 from lpsr.compare import train_and_score
-from lpsr.config import load_config
+from lpsr.config import RunConfig, load_config
 
 DIMS = (64, 128, 256, 512)
 DISTANCES = ("l1", "l2")
 DISTANCE_NAMES = {"l1": "Manhattan (L1)", "l2": "Euclidean (L2)"}
 
 
-def sweep_configs(profile: str = "cpu", data: str | None = None, dims=DIMS, distances=DISTANCES, overrides: list[str] = ()) -> dict:
-    """`ours-mse` and one `ours-pecl` configuration per (distance, d), named `pecl-l1-d128` etc."""
+def variant_configs(profile: str, data: str | None, variants: dict[str, tuple[str, list[str]]], overrides: list[str] = ()) -> dict[str, RunConfig]:
+    """Named configurations, each a method of `lpsr.methods` with its own settings on top of the
+    profile, e.g. {"PECL, random encoder": ("ours-pecl", ["loss.encoder_init=random"])}."""
     extra = [*overrides, *([f"data.root={data}"] if data else [])]
-    configs = {"ours-mse": load_config(profile, overrides=extra, method="ours-mse")}
-    for distance in distances:
-        for d in dims:
-            settings = [*extra, f"loss.dim={d}", f"loss.distance={distance}"]
-            configs[f"pecl-{distance}-d{d}"] = load_config(profile, overrides=settings, method="ours-pecl")
-    return configs
+    return {name: load_config(profile, overrides=[*extra, *settings], method=method) for name, (method, settings) in variants.items()}
+
+
+def sweep_configs(profile: str = "cpu", data: str | None = None, dims=DIMS, distances=DISTANCES, overrides: list[str] = ()) -> dict[str, RunConfig]:
+    """`ours-mse` and one `ours-pecl` configuration per (distance, d), named `pecl-l1-d128` etc."""
+    variants = {"ours-mse": ("ours-mse", [])}
+    variants |= {f"pecl-{distance}-d{d}": ("ours-pecl", [f"loss.dim={d}", f"loss.distance={distance}"]) for distance in distances for d in dims}
+    return variant_configs(profile, data, variants, overrides)
 
 
 def embedding_sweep(

@@ -8,6 +8,7 @@ land in `OUT/results`. A chapter receives only the parameters its `parameters` c
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,30 @@ def chapters(project: Path = PROJECT) -> list[str]:
     return [e["file"] for e in entries if (project / f"{e['file']}.ipynb").is_file()]
 
 
+def build_note(profile: str, data: str | None, seconds: dict[str, float]) -> str:
+    """The intro's account of this build: where, on what, and how long each chapter took."""
+    import platform
+
+    import torch
+
+    rows = "\n".join(f"| {chapter} | {s / 60:.1f} |" for chapter, s in seconds.items())
+    return f"""
+## This build
+
+Profile `{profile}` on {f"`{Path(data).name}`" if data else "synthetic CCPD-format frames"}, built
+{time.strftime("%Y-%m-%d")} on {platform.machine()} with {os.cpu_count()} logical CPUs, Python
+{platform.python_version()} and torch {torch.__version__}. Minutes per chapter:
+
+| chapter | minutes |
+|---|---|
+{rows}
+| **all** | **{sum(seconds.values()) / 60:.1f}** |
+
+Finished runs are reused from the run cache, so these times include training only for the runs
+that were not there yet: an unchanged book rebuilds without training.
+"""
+
+
 def build_book(
     profile: str = "cpu",
     data: str | None = None,
@@ -33,9 +58,11 @@ def build_book(
     out: str | Path = "_build",
     only: list[str] | None = None,
     project: Path = PROJECT,
+    small_plates: str | None = None,
 ) -> Path:
     """Execute every chapter (or those named in `only`) at `profile` on `data` (None: synthetic)
-    and build HTML; return its folder."""
+    and build HTML; return its folder. `small_plates` is a folder of real plate crops named by
+    their text, which the last chapter reads before and after SR."""
     import papermill
 
     if not (project / "_config.yml").is_file():
@@ -58,6 +85,8 @@ def build_book(
     toc["chapters"] = [e for e in toc["chapters"] if e["file"] not in dropped]
     (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
     given = {"profile": profile, "data_root": str(Path(data).resolve()) if data else None, "runs_dir": str(runs_dir), "results_dir": str(out / "results")}
+    given["small_plates"] = str(Path(small_plates).resolve()) if small_plates else None
+    seconds = {}
     for chapter in selected:
         declared = papermill.inspect_notebook(project / f"{chapter}.ipynb")
         parameters = {k: v for k, v in given.items() if k in declared}
@@ -68,7 +97,10 @@ def build_book(
         papermill.execute_notebook(
             project / f"{chapter}.ipynb", target, parameters=parameters, cwd=str(project / Path(chapter).parent), kernel_name="python3", progress_bar=False
         )
-        print(f"  {chapter}: {time.perf_counter() - started:.0f} s", flush=True)
+        seconds[chapter] = time.perf_counter() - started
+        print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
+    with open(source / "book" / "intro.md", "a", encoding="utf-8") as intro:
+        intro.write(build_note(profile, data, seconds))
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--path-output", str(out)]
     if subprocess.run(command, check=False).returncode != 0:
         raise RuntimeError(f"jupyter-book build failed: {' '.join(command)}")
@@ -77,3 +109,34 @@ def build_book(
         shutil.rmtree(html)
     shutil.copytree(out / "_build" / "html", html)
     return html
+
+
+def browser_check(html: str | Path, screenshot: str | Path, chromium: str = "/usr/bin/chromium", chromedriver: str = "/usr/bin/chromedriver") -> dict[str, list[str]]:
+    """Open every page of the built book in headless Chromium (Debian's `chromium` and
+    `chromium-driver` packages), screenshot the index into `screenshot`, and return the console
+    errors of each page that has any (an empty dict: none)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for program in (chromium, chromedriver):
+        if not Path(program).is_file():
+            raise FileNotFoundError(f"{program} not found: install Debian's chromium and chromium-driver packages (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1600"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    html, errors = Path(html).resolve(), {}
+    try:
+        pages = [html / "index.html", *sorted(p for p in html.rglob("*.html") if "_static" not in p.parts and p.name not in ("index.html", "search.html", "genindex.html"))]
+        for page in pages:
+            driver.get(page.as_uri())
+            if page.name == "index.html":
+                driver.save_screenshot(str(screenshot))
+            severe = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+            if severe:
+                errors[str(page.relative_to(html))] = severe
+    finally:
+        driver.quit()
+    return errors

@@ -115,7 +115,7 @@ def cmd_upscale(args) -> None:
 def cmd_book(args) -> None:
     from lpsr.book import build_book
 
-    html = build_book(profile=args.profile, data=args.data, runs_dir=args.runs, out=args.out, only=args.chapters)
+    html = build_book(profile=args.profile, data=args.data, runs_dir=args.runs, out=args.out, only=args.chapters, small_plates=args.small_plates)
     print(f"book: {html / 'index.html'}")
 
 
@@ -185,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default="runs")
     p.add_argument("--out", default="_build", help="build folder (HTML lands in OUT/html)")
     p.add_argument("--chapters", nargs="+", help="build only these chapters, e.g. notebooks/01_pipeline")
+    p.add_argument("--small-plates", help="a folder of real plate crops named by their text (plates-94x24), read before and after SR")
     p.set_defaults(func=cmd_book)
     return parser
 
@@ -199,6 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     except (DataError, TrainingError, CCPDNameError, FileNotFoundError, ValueError, KeyError) as error:
         print(f"lpsr {args.command}: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt as error:
+        print(f"lpsr {args.command}: stopped. {error}", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ the parameter count, the training budget and speed, and the paper's own numbers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -47,7 +47,8 @@ def test_plates(config: RunConfig, progress: bool = True):
 def train_and_score(configs: dict[str, RunConfig], runs_dir: str | Path, out: str | Path, ocr: bool = True, progress: bool = True) -> dict[str, Scored]:
     """Train each named configuration (or find its finished run), then score its validation-selected
     checkpoint once on the test plates into `out/<name>/`. A parameterless model (bicubic) is
-    scored as it is; a run that diverges is reported, not raised."""
+    scored as it is; a run that diverges, or needs a file that is not there (ImageNet weights),
+    is reported, not raised."""
     test = test_plates(next(iter(configs.values())), progress)
     reader = None
     if ocr:
@@ -62,14 +63,35 @@ def train_and_score(configs: dict[str, RunConfig], runs_dir: str | Path, out: st
         else:
             try:
                 run = train(config, runs_dir, progress=progress)
-            except TrainingError as error:
+            except (TrainingError, FileNotFoundError) as error:  # diverged, or a weights file to put in place
                 print(f"{name}: {error}")
                 scored[name] = Scored(config, error=str(error).split(";")[0])
                 continue
+            if not (run / "done.json").is_file():  # stopped by a signal: its checkpoint is kept
+                raise KeyboardInterrupt(f"{name}: training stopped in {run}; run the same command again to resume")
             model = load_model(run, config.model.scale)[0]
-        summary = evaluate(model, test, Path(out) / name, method=name, reader=reader)
+        key = run.name if run else config.model.name
+        summary = _cached_summary(Path(out) / name, key, test, ocr)
+        if summary is None:
+            summary = evaluate(model, test, Path(out) / name, method=name, reader=reader, run=key)
         scored[name] = Scored(config, model, run, summary)
     return scored
+
+
+def _cached_summary(folder: Path, run: str, test, ocr: bool) -> dict | None:
+    """The summary already in `folder` when it scored the same run on the same test plates (with
+    OCR if asked for): an unchanged book re-evaluates nothing."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    same = (
+        summary.get("run") == run
+        and summary.get("n") == len(test)
+        and summary.get("data") == {"root": test.summary.get("root"), "split": test.summary.get("split")}
+        and summary.get("protocol") == json.loads(json.dumps(asdict(test.protocol)))
+    )
+    return summary if same and (not ocr or "ocr_exact" in summary) and (folder / "per_plate.csv").is_file() else None
 
 
 def compare(

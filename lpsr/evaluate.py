@@ -63,8 +63,10 @@ def evaluate(
     bf16: bool = False,
     channels_last: bool = True,
     reader=None,
+    run: str | None = None,
 ) -> dict:
     """Score a model on whole plates; write per_plate.csv and summary.json into `out_dir`.
+    `run` names the run folder the model comes from (kept in the summary).
 
     With a `lpsr.ocr.PlateReader`, each SR plate is also read and compared with the plate text
     of its CCPD file name (OCR text, confidence, exact match, character accuracy)."""
@@ -85,7 +87,7 @@ def evaluate(
         ocr_summary = {k: v for k, v in ocr_scores(reads, plates.texts).items() if k != "n"}
         conf = summarize(columns["ocr_conf"])  # the paper's OCRρ: median (± std) of the confidence
         ocr_summary |= {"ocr_conf_median": conf["median"], "ocr_conf_std": conf["std"]}
-    summary = {"method": method, "n": len(plates), "scale": plates.protocol.scale}
+    summary = {"method": method, "run": run, "n": len(plates), "scale": plates.protocol.scale}
     for name, values in scores.items():
         stats = summarize(values)
         summary |= {f"{name}_{key}": stats[key] for key in ("median", "std", "ci_low", "ci_high", "mean")}

@@ -9,6 +9,8 @@ import pandas as pd
 
 from lpsr.fonts import use_cjk_font
 from lpsr.inference import super_resolve
+from lpsr.degradation import degradation_maps
+from lpsr.metrics import contrast, psnr_rgb, psnr_y
 from lpsr.train import read_log
 
 
@@ -31,8 +33,9 @@ def results_table(summaries: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method")
 
 
-def plate_grid(columns: dict[str, list[np.ndarray]], row_titles: list[str] | None = None, width: float = 2.6):
-    """A grid of plates: one column per named image list (e.g. LR, Bicubic, SR, HR).
+def plate_grid(columns: dict[str, list[np.ndarray]], row_titles: list[str] | None = None, width: float = 2.6, captions: dict[str, list[str]] | None = None):
+    """A grid of plates: one column per named image list (e.g. LR, Bicubic, SR, HR), with an
+    optional caption under each image of a column (`captions[name][row]`).
 
     LR images are shown at the HR size with nearest-neighbour pixels, so blocks are visible."""
     use_cjk_font()
@@ -49,6 +52,8 @@ def plate_grid(columns: dict[str, list[np.ndarray]], row_titles: list[str] | Non
                 ax.set_title(name, fontsize=10)
             if c == 0 and row_titles:
                 ax.set_ylabel(row_titles[r], fontsize=9, rotation=0, ha="right", va="center")
+            if captions and name in captions:
+                ax.set_xlabel(captions[name][r], fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -101,14 +106,50 @@ def loss_curves(run_dirs: dict[str, str | Path], keys=("distance", "w_pixel", "m
     return fig
 
 
-def method_grid(models: dict, plates, indices: list[int]):
-    """LR, each named model's SR and HR for the plates at `indices` (paper Fig. 7 style)."""
+def method_grid(models: dict, plates, indices: list[int], width: float = 2.0):
+    """LR, each named model's SR and HR for the plates at `indices` (paper Fig. 7 and 12 style),
+    with each SR plate's PSNR / PSNR-Y (dB) under it."""
     lr = [plates.lr[i] for i in indices]
-    columns = {"LR": lr}
+    hr = [plates.hr[i] for i in indices]
+    columns, captions = {"LR": lr}, {}
     for name, model in models.items():
         columns[name] = super_resolve(model, lr)
-    columns["HR"] = [plates.hr[i] for i in indices]
-    return plate_grid(columns, row_titles=[plates.texts[i] for i in indices], width=2.0)
+        captions[name] = [f"{psnr_rgb(s, h):.2f} / {psnr_y(s, h):.2f} dB" for s, h in zip(columns[name], hr)]
+    columns["HR"] = hr
+    return plate_grid(columns, row_titles=[plates.texts[i] for i in indices], width=width, captions=captions)
+
+
+def degradation_figure(images: dict[str, np.ndarray]):
+    """Paper Fig. 13: each named plate (HR, SR of each model) with its noise, blur and compression
+    maps (lpsr.degradation); each map column shares one colour scale."""
+    maps = {name: degradation_maps(image) for name, image in images.items()}
+    kinds = ("noise", "blur", "compression")
+    limits = {k: (np.nanmin([m[k] for m in maps.values()]), np.nanpercentile([m[k] for m in maps.values()], 99)) for k in kinds}
+    units = {"noise": "noise σ (Y levels)", "blur": "blur (0 sharp, 1 blurred)", "compression": "block-edge ratio (1: none)"}
+    fig, axes = plt.subplots(len(images), 4, figsize=(13, 1.45 * len(images) + 0.6), squeeze=False)
+    for r, (name, image) in enumerate(images.items()):
+        axes[r, 0].imshow(image)
+        axes[r, 0].set_ylabel(name, fontsize=9)
+        for c, kind in enumerate(kinds, start=1):
+            shown = axes[r, c].imshow(maps[name][kind], cmap="magma", vmin=limits[kind][0], vmax=limits[kind][1])
+            if r == 0:
+                axes[r, c].set_title(units[kind], fontsize=9)
+            if r == len(images) - 1:
+                fig.colorbar(shown, ax=axes[:, c], orientation="horizontal", fraction=0.05, pad=0.08)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_title("plate", fontsize=9)
+    return fig
+
+
+def degradation_table(images: dict[str, list[np.ndarray]]) -> pd.DataFrame:
+    """Median over plates of each plate's mean noise, blur and compression (one row per name)."""
+    rows = {}
+    for name, plates in images.items():
+        means = [{k: float(np.nanmean(v)) for k, v in degradation_maps(p).items()} for p in plates]
+        rows[name] = {k: float(np.median([m[k] for m in means])) for k in ("noise", "blur", "compression")}
+    return pd.DataFrame(rows).T
 
 
 def ablation_figure(frame: pd.DataFrame, keys=("psnr", "psnr_y"), names: dict | None = None):
@@ -144,8 +185,8 @@ def psnr_contrast(run_dir: str | Path, baseline_dir: str | Path, key: str = "val
     _, vals = read_log(run_dir)
     _, base = read_log(baseline_dir)
     reference = {v["iteration"]: v[key] for v in base}
-    points = [(v["iteration"], (v[key] - reference[v["iteration"]]) / reference[v["iteration"]]) for v in vals if v["iteration"] in reference]
-    return [i for i, _ in points], [c for _, c in points]
+    shared = [v for v in vals if v["iteration"] in reference]
+    return [v["iteration"] for v in shared], [contrast(v[key], reference[v["iteration"]]) for v in shared]
 
 
 def contrast_curves(runs: dict[str, str | Path], baseline_dir: str | Path, key: str = "val_psnr", title: str = ""):
@@ -159,6 +200,46 @@ def contrast_curves(runs: dict[str, str | Path], baseline_dir: str | Path, key: 
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"contrast of val {'PSNR-Y' if key == 'val_psnr_y' else 'PSNR'} vs MSE (eq. 20)")
     ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ocr_agreement(per_plate: pd.DataFrame, confident: float = 0.9) -> dict:
+    """How far PaddleOCR's confidence tells an exact read from a wrong one, over per-plate rows
+    (`ocr_conf`, `exact`): the shares of confident-but-wrong and unsure-but-right reads, and the
+    AUROC of the confidence as a predictor of an exact read (0.5: no better than chance)."""
+    conf, exact = per_plate["ocr_conf"].to_numpy(float), per_plate["exact"].to_numpy(bool)
+    right, wrong = conf[exact], conf[~exact]
+    auroc = float(((right[:, None] > wrong[None]) + 0.5 * (right[:, None] == wrong[None])).mean()) if len(right) and len(wrong) else float("nan")
+    return {
+        "plates": len(conf),
+        "exact": float(exact.mean()),
+        "mean_conf": float(conf.mean()),
+        f"conf>={confident}_but_wrong": float(((conf >= confident) & ~exact).mean()),
+        f"conf<{confident}_but_exact": float(((conf < confident) & exact).mean()),
+        "auroc": auroc,
+    }
+
+
+def ocr_reliability_figure(per_plate: dict[str, pd.DataFrame], edges=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)):
+    """The share of exact reads in each band of OCR confidence, one line per named per-plate table;
+    a well-calibrated reader would follow the diagonal."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    edges = np.asarray(edges)
+    for name, frame in per_plate.items():
+        band = np.clip(np.digitize(frame["ocr_conf"], edges[1:-1]), 0, len(edges) - 2)
+        centres, shares = [], []
+        for b in range(len(edges) - 1):
+            chosen = frame["exact"].to_numpy()[band == b]
+            if len(chosen):
+                centres.append(frame["ocr_conf"].to_numpy()[band == b].mean())
+                shares.append(chosen.mean())
+        ax.plot(centres, shares, marker="o", label=name)
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", label="calibrated")
+    ax.set_xlabel("OCR confidence (mean within its band)")
+    ax.set_ylabel("share read exactly")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -33,3 +33,18 @@ def build_model(name: str, scale: int = 8, **options) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(model: nn.Module, lr_size: tuple[int, int] = (8, 8), backward: bool = False) -> float:
+    """FLOPs (multiply-adds count 2) of one forward pass on one 3-channel LR input of `lr_size`, or
+    of a forward and backward pass (a training step on an MSE-like loss), by torch's flop counter."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(1, 3, *lr_size)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.set_grad_enabled(backward):
+        out = model(x)
+        if backward and out.requires_grad:
+            out.square().mean().backward()
+    return float(counter.get_total_flops())

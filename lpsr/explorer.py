@@ -1,0 +1,49 @@
+"""An ipywidgets explorer for JupyterLab: pick a test plate and a method, see LR, SR and HR with
+their scores and what PaddleOCR reads. The HTML book shows the static figures beside it."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from lpsr.inference import super_resolve
+from lpsr.metrics import calculate_ssim, psnr_rgb, psnr_y
+from lpsr.ocr import normalize_plate_text
+from lpsr.report import plate_grid
+
+
+def plate_view(models: dict, plates, index: int, method: str, reader=None, cache: dict | None = None) -> tuple:
+    """The figure (LR, SR, HR) and the caption line for one plate through one named model."""
+    cache = {} if cache is None else cache
+    if (index, method) not in cache:
+        cache[(index, method)] = super_resolve(models[method], [plates.lr[index]])[0]
+    sr = cache[(index, method)]
+    hr, text = plates.hr[index], plates.texts[index]
+    line = f"{method}: PSNR {psnr_rgb(sr, hr):.2f} dB, PSNR-Y {psnr_y(sr, hr):.2f} dB, SSIM {calculate_ssim(sr, hr):.3f}"
+    if reader is not None:
+        (read, conf), = reader.read([sr])
+        verdict = "exact" if normalize_plate_text(read) == normalize_plate_text(text) else "wrong"
+        line += f"; OCR reads {read!r} ({conf:.3f}, {verdict}; the plate is {text})"
+    fig = plate_grid({"LR": [plates.lr[index]], method: [sr], "HR": [hr]}, row_titles=[text], width=3.2)
+    return fig, line
+
+
+def plate_explorer(models: dict, plates, reader=None):
+    """A widget: a plate dropdown and method buttons above the plate's LR / SR / HR and scores."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    plate = widgets.Dropdown(options=[(f"{i}: {text}", i) for i, text in enumerate(plates.texts)], description="plate")
+    method = widgets.ToggleButtons(options=list(models), description="method")
+    out, cache = widgets.Output(), {}
+
+    def show(_=None):
+        fig, line = plate_view(models, plates, plate.value, method.value, reader, cache)
+        out.clear_output(wait=True)
+        with out:
+            display(fig)
+            print(line)
+        plt.close(fig)
+
+    plate.observe(show, names="value")
+    method.observe(show, names="value")
+    show()
+    return widgets.VBox([plate, method, out])

@@ -1,0 +1,97 @@
+"""The book's studies beyond Table 1: the d x distance sweep, eq. 20 over training, OCR agreement,
+real small plates, and the validation schedule behind the log-axis curves."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lpsr.ablation import sweep_configs, variant_configs
+from lpsr.evaluate import load_model
+from lpsr.real_plates import labelled_plates, read_before_and_after
+from lpsr.report import ablation_figure, ocr_agreement, psnr_contrast
+from lpsr.train import validation_points
+
+
+def test_sweep_names_every_d_and_distance_and_shares_the_headline_run():
+    configs = sweep_configs("smoke", dims=(64, 128), distances=("l1", "l2"))
+    assert list(configs) == ["ours-mse", "pecl-l1-d64", "pecl-l1-d128", "pecl-l2-d64", "pecl-l2-d128"]
+    assert configs["pecl-l2-d64"].loss.dim == 64 and configs["pecl-l2-d64"].loss.distance == "l2"
+    headline = variant_configs("smoke", None, {"PECL": ("ours-pecl", [])})["PECL"]
+    assert configs["pecl-l1-d128"].run_id() == headline.run_id()  # the ablation reuses Table 1's run
+    assert configs["ours-mse"].loss.name == "mse"
+
+
+def test_validation_points_add_a_log_grid_below_the_interval():
+    assert validation_points(1500, 250, True) == {10, 20, 50, 100, 200, 250, 500, 750, 1000, 1250, 1500}
+    assert validation_points(20, 10, True) == {10, 20}
+    assert validation_points(1500, 250, False) == {250, 500, 750, 1000, 1250, 1500}
+    assert validation_points(30, 25, True) == {10, 20, 25, 30}
+
+
+def _log(run_dir, values):
+    run_dir.mkdir()
+    lines = [{"iteration": i, "val_psnr": v, "val_psnr_y": v} for i, v in values.items()]
+    (run_dir / "log.jsonl").write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    return run_dir
+
+
+def test_psnr_contrast_is_eq_20_at_the_shared_validations(tmp_path):
+    mse = _log(tmp_path / "mse", {10: 20.0, 100: 25.0})
+    pecl = _log(tmp_path / "pecl", {10: 19.0, 50: 22.0, 100: 26.0})
+    iterations, contrast = psnr_contrast(pecl, mse)
+    assert iterations == [10, 100]
+    assert contrast == pytest.approx([-0.05, 0.04])
+
+
+def test_ocr_agreement_counts_sure_but_wrong_reads_and_auroc():
+    frame = pd.DataFrame({"ocr_conf": [0.99, 0.95, 0.6, 0.4], "exact": [1, 0, 1, 0]})
+    agreement = ocr_agreement(frame)
+    assert agreement["conf>=0.9_but_wrong"] == 0.25 and agreement["conf<0.9_but_exact"] == 0.25
+    assert agreement["auroc"] == pytest.approx(0.75)  # 3 of the 4 (right, wrong) pairs ordered right
+    assert np.isnan(ocr_agreement(pd.DataFrame({"ocr_conf": [0.9], "exact": [1]}))["auroc"])  # no wrong read to rank
+
+
+def test_ablation_figure_draws_a_line_per_distance_and_the_mse_band():
+    rows = [{"loss": "mse", "distance": None, "d": None, "psnr_median": 20.0, "psnr_ci_low": 19.5, "psnr_ci_high": 20.5}]
+    rows += [{"loss": "pecl", "distance": dist, "d": d, "psnr_median": 20 + d / 512, "psnr_ci_low": 19.0, "psnr_ci_high": 21.0} for dist in ("l1", "l2") for d in (64, 128)]
+    fig = ablation_figure(pd.DataFrame(rows), ("psnr",))
+    assert len(fig.axes[0].lines) == 3  # two distances and the MSE line
+
+
+class _Reader:
+    """A stand-in OCR that 'reads' a plate exactly when it is wider than 100 px."""
+
+    def read(self, images):
+        return [("京PL3N67" if image.shape[1] > 100 else "?", 0.5) for image in images]
+
+
+def test_real_plates_are_read_as_they_are_and_after_each_model(shared_data, tmp_path, capsys):
+    folder = shared_data / "plates-94x24"
+    files, texts = labelled_plates(folder, limit=3)
+    assert len(files) == 3 and all(len(t) == 7 for t in texts)
+    frame = read_before_and_after(folder, {"bicubic": load_model("bicubic")[0]}, _Reader(), limit=3, progress=False)
+    assert list(frame["method"].unique()) == ["as is", "bicubic"] and len(frame) == 6
+    bicubic = frame[frame["method"] == "bicubic"]
+    assert (bicubic["exact"] == (bicubic["plate"] == "京PL3N67").astype(int)).all()  # x8 plates are 752 px wide
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    (tmp_path / "京PL3N67.jpg").write_bytes((folder / "京PL3N67.jpg").read_bytes())
+    frame = read_before_and_after(tmp_path, {}, _Reader(), progress=False)
+    assert len(frame) == 1 and "bad.jpg: cannot read as an image" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        labelled_plates(tmp_path / "nope")
+
+
+def test_plate_explorer_shows_the_chosen_plate_and_method(ccpd_mini):
+    from lpsr.data import PlateProtocol, load_plates
+    from lpsr.explorer import plate_explorer, plate_view
+
+    plates = load_plates(ccpd_mini, "val", PlateProtocol(), progress=False)
+    models = {"bicubic": load_model("bicubic")[0]}
+    fig, line = plate_view(models, plates, 2, "bicubic", _Reader())
+    assert line.startswith("bicubic: PSNR ") and "OCR reads" in line and plates.texts[2] in line
+    assert len(fig.axes) == 3
+    explorer = plate_explorer(models, plates)
+    dropdown, buttons, _ = explorer.children
+    dropdown.value = 3  # choosing another plate redraws without error
+    assert buttons.options == ("bicubic",)
