@@ -8,6 +8,7 @@ land in `OUT/results`. A chapter receives only the parameters its `parameters` c
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -98,6 +99,7 @@ def build_book(
             project / f"{chapter}.ipynb", target, parameters=parameters, cwd=str(project / Path(chapter).parent), kernel_name="python3", progress_bar=False
         )
         seconds[chapter] = time.perf_counter() - started
+        _drop_widget_state(target)
         print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
     with open(source / "book" / "intro.md", "a", encoding="utf-8") as intro:
         intro.write(build_note(profile, data, seconds))
@@ -109,6 +111,15 @@ def build_book(
         shutil.rmtree(html)
     shutil.copytree(out / "_build" / "html", html)
     return html
+
+
+def _drop_widget_state(notebook: Path) -> None:
+    """Remove saved ipywidgets state: with it, myst-nb loads require.js and the widget manager from
+    a CDN, which fails offline, and a widget without its kernel would only pretend to work. The
+    explorer is for JupyterLab; its chapter shows a static figure in HTML."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    if nb.get("metadata", {}).pop("widgets", None) is not None:
+        notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 def browser_check(html: str | Path, screenshot: str | Path, chromium: str = "/usr/bin/chromium", chromedriver: str = "/usr/bin/chromedriver") -> dict[str, list[str]]:

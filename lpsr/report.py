@@ -6,10 +6,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 
+from lpsr.ccpd import parse_ccpd_name
+from lpsr.data import read_rgb
+from lpsr.degradation import degradation_maps
 from lpsr.fonts import use_cjk_font
 from lpsr.inference import super_resolve
-from lpsr.degradation import degradation_maps
 from lpsr.metrics import contrast, psnr_rgb, psnr_y
 from lpsr.train import read_log
 
@@ -242,5 +245,75 @@ def ocr_reliability_figure(per_plate: dict[str, pd.DataFrame], edges=(0.0, 0.5, 
     ax.set_ylabel("share read exactly")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def data_summary(splits: dict) -> pd.DataFrame:
+    """One row per split (name -> PlateSet): frames, plates cut, what ingestion skipped and why, the
+    median HR plate size, the share of green (8-character) plates and the commonest provinces."""
+    rows = {}
+    for name, plates in splits.items():
+        summary, sizes = plates.summary, plates.sizes()
+        provinces = pd.Series([t[0] for t in plates.texts]).value_counts()
+        rows[name] = {
+            "frames": summary["frames"],
+            "plates": summary["plates"],
+            **{k: v for k, v in summary.items() if k.startswith("skipped_") or k == "missing"},
+            "median HR size (w×h)": f"{int(np.median(sizes[:, 0]))}×{int(np.median(sizes[:, 1]))}" if len(sizes) else "–",
+            "green (8 chars)": f"{np.mean([len(t) == 8 for t in plates.texts]):.1%}" if len(plates) else "–",
+            "provinces": len(provinces),
+            "commonest": ", ".join(f"{p} {n}" for p, n in provinces.head(3).items()),
+        }
+    return pd.DataFrame(rows).T.fillna(0)
+
+
+def plate_size_figure(splits: dict):
+    """Histograms of HR plate width and height per split, normalised so that splits of different
+    sizes compare (the LR plate is 8x smaller)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.0))
+    sizes = {name: plates.sizes() for name, plates in splits.items()}
+    for ax, column, label in zip(axes, (0, 1), ("width", "height")):
+        bins = np.histogram_bin_edges(np.concatenate([s[:, column] for s in sizes.values()]), bins=20)
+        for name, s in sizes.items():
+            ax.hist(s[:, column], bins=bins, density=True, histtype="step", lw=1.5, label=f"{name} ({len(s)})")
+        ax.set_xlabel(f"HR plate {label} (px)")
+    axes[0].set_ylabel("share of plates (density)")
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def frame_figure(root: str | Path, plates, indices: list[int]):
+    """Paper Fig. 4: CCPD frames with the plate's four annotated vertices, beside the rectified plate."""
+    use_cjk_font()
+    fig, axes = plt.subplots(len(indices), 2, figsize=(9, 2.6 * len(indices)), squeeze=False, gridspec_kw={"width_ratios": [1.4, 1]})
+    for row, i in zip(axes, indices):
+        frame = read_rgb(Path(root) / plates.files[i])
+        vertices = parse_ccpd_name(plates.files[i]).vertices
+        corners = np.array(vertices + vertices[:1])  # closed outline
+        row[0].imshow(frame)
+        row[0].plot(corners[:, 0], corners[:, 1], color="yellow", lw=1.5)
+        row[0].set_title(Path(plates.files[i]).name[:48] + "…", fontsize=7)
+        row[1].imshow(plates.hr[i])
+        row[1].set_title(f"{plates.texts[i]}  ({plates.hr[i].shape[1]}×{plates.hr[i].shape[0]} px)", fontsize=9)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def patch_figure(patches, count: int = 6, seed: int = 0):
+    """Paper Fig. 5: random training pairs, the 64x64 HR patch above its 8x8 LR patch."""
+    lr, hr = patches.batch(count, torch.Generator().manual_seed(seed))
+    fig, axes = plt.subplots(2, count, figsize=(1.6 * count, 3.4), squeeze=False)
+    for c in range(count):
+        for r, (batch, label) in enumerate(((hr, "HR 64×64"), (lr, "LR 8×8"))):
+            axes[r, c].imshow(batch[c].permute(1, 2, 0).numpy(), interpolation="nearest")
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if c == 0:
+                axes[r, c].set_ylabel(label, fontsize=9)
     fig.tight_layout()
     return fig

@@ -8,6 +8,7 @@ import pytest
 from lpsr.ccpd import ccpd_name, encode_plate
 from lpsr.data import DataError, PlateProtocol, crop_to_multiple, list_frames, load_plates, rectify
 from lpsr.evaluate import evaluate, load_model
+from lpsr.report import data_summary, frame_figure
 from lpsr.resize import downscale
 
 
@@ -77,6 +78,10 @@ def test_bad_frames_are_skipped_and_counted(tmp_path, ccpd_mini, capsys):
     assert plates.summary["skipped_bad_name"] == 1 and plates.summary["skipped_bad_image"] == 1
     out = capsys.readouterr().out
     assert "skipped 2 of 5 frames" in out and "not-a-ccpd-name.jpg" in out
+    row = data_summary({"all": plates}).loc["all"]  # the book's ingestion table
+    assert (row["frames"], row["plates"], row["skipped_bad_name"], row["skipped_bad_image"]) == (5, 3, 1, 1)
+    assert row["provinces"] == len({t[0] for t in plates.texts})
+    assert len(frame_figure(tmp_path, plates, [0, 1]).axes) == 4  # Fig. 4: frame and plate, twice
 
 
 def test_no_usable_frames_is_an_error(tmp_path):
