@@ -49,6 +49,7 @@ class LossConfig:
     encoder_iterations: int = 600  # pretraining iterations of the "plates" encoder (lpsr encoder pretrain)
     gan_start: float = 0.5  # esrgan: share of the iterations trained PSNR-first (L1) before the GAN phase
     gan_lr: float = 1e-4  # esrgan: the discriminator's Adam lr
+    gan_select: str = "gan"  # esrgan: select the best val checkpoint of the GAN phase ("gan") or of the whole run ("any")
     text_plates: int = 1  # text: whole plates per iteration for the position and content terms (each costs ~10 patches)
 
 
@@ -85,6 +86,8 @@ class RunConfig:
         semantic = self.to_dict()
         for key in ("threads", "device"):
             semantic["train"].pop(key)
+        if semantic["loss"]["name"] != "esrgan":  # added later: other losses' runs keep their ids
+            semantic["loss"].pop("gan_select")
         text = json.dumps([semantic, data_fingerprint], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 

@@ -35,6 +35,7 @@ class ESRGANLoss(TrainingLoss):
         discriminator,
         gan_start: int,
         gan_lr: float = 1e-4,
+        gan_select: str = "gan",
         perceptual_weight: float = 1.0,
         adversarial_weight: float = 5e-3,
         l1_weight: float = 1e-2,
@@ -42,7 +43,9 @@ class ESRGANLoss(TrainingLoss):
         super().__init__()
         self.encoder = encoder.freeze()
         self.discriminator = discriminator.requires_grad_(False)  # trained only in after_step
-        self.gan_start, self.gan_lr = gan_start, gan_lr
+        if gan_select not in ("gan", "any"):
+            raise ValueError(f"gan_select must be 'gan' or 'any', not {gan_select!r}")
+        self.gan_start, self.gan_lr, self.gan_select = gan_start, gan_lr, gan_select
         self.perceptual_weight, self.adversarial_weight, self.l1_weight = perceptual_weight, adversarial_weight, l1_weight
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=gan_lr, betas=(0.9, 0.99))
         self.gan = False
@@ -66,6 +69,11 @@ class ESRGANLoss(TrainingLoss):
 
     def lr_cap(self, iteration: int) -> float | None:
         return self.gan_lr if iteration >= self.gan_start else None
+
+    def selectable(self, done: int) -> bool:
+        # PSNR-first checkpoints score higher on val PSNR-Y; selecting one would report the
+        # L1-trained RRDBNet, not ESRGAN
+        return self.gan_select == "any" or done > self.gan_start
 
     def after_step(self, sr, hr):
         if not self.gan:

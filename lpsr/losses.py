@@ -100,7 +100,8 @@ class TrainingLoss(nn.Module):
     from its initialisation (it is not checkpointed; its ``init_info`` enters the run id);
     ``weights`` are learnable loss weights clipped after each step, or None.
     ``lr_cap(iteration)`` is the most lr the SR model may train at then (a GAN phase's own
-    lr), or None to follow the schedule.
+    lr), or None to follow the schedule. ``selectable(done)`` says whether the checkpoint after
+    `done` iterations may be selected as the run's best.
     """
 
     def __init__(self):
@@ -113,6 +114,9 @@ class TrainingLoss(nn.Module):
 
     def lr_cap(self, iteration: int) -> float | None:
         return None
+
+    def selectable(self, done: int) -> bool:
+        return True
 
 
 class PECLLoss(TrainingLoss):

@@ -176,10 +176,12 @@ def build_loss(config: RunConfig, root: Path, progress: bool = True, train_plate
         from lpsr.esrgan_loss import ESRGANLoss
         from lpsr.models.esrgan import VGGDiscriminator
 
+        if loss.gan_select == "gan" and not 0 <= loss.gan_start < 1:
+            raise ValueError(f"loss.gan_start={loss.gan_start} leaves no GAN phase to select a checkpoint from; give a share in [0, 1) or loss.gan_select=any")
         with preserved_rng():
             torch.manual_seed(config.train.seed)
             discriminator = VGGDiscriminator(config.data.patch_size)
-        return ESRGANLoss(encoder, discriminator, int(loss.gan_start * config.train.iterations), loss.gan_lr)
+        return ESRGANLoss(encoder, discriminator, int(loss.gan_start * config.train.iterations), loss.gan_lr, loss.gan_select)
     return PECLLoss(encoder, loss.distance, loss.reading, loss.margin, loss.weighting, loss.w_pixel)
 
 
@@ -336,7 +338,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
                 scores = validate(model, val_plates, device, config)
                 log.write(json.dumps({"iteration": done, **scores}) + "\n")
                 bar.set_postfix(loss=f"{record['loss']:.4f}", val_psnr_y=f"{scores['val_psnr_y']:.2f}")
-                if scores["val_psnr_y"] > best["val_psnr_y"]:
+                if scores["val_psnr_y"] > best["val_psnr_y"] and loss_fn.selectable(done):
                     best = {"iteration": done, **scores}
                     save_atomic({"model": model.state_dict(), "model_config": asdict(config.model), "iteration": done, **scores}, run_dir / "best.pt")
                 log.flush()

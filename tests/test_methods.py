@@ -88,6 +88,7 @@ def test_esrgan_trains_psnr_first_then_with_its_discriminator():
     assert any(not torch.equal(a, b) for a, b in zip(before, loss_fn.discriminator.parameters()))
     assert not any(p.requires_grad for p in loss_fn.discriminator.parameters())
     assert "optimizer" in loss_fn.state_dict()["_extra_state"]  # D's Adam state is checkpointed
+    assert [loss_fn.selectable(done) for done in (2, 3)] == [False, True]  # the best is an ESRGAN checkpoint
 
 
 def test_plate_classifier_class_maps_and_text_focused_loss(ccpd_mini):
