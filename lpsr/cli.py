@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("book", help="run every chapter with papermill and build the HTML book")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
     p.add_argument("--data", help="CCPD root; default: synthetic frames")
-    p.add_argument("--runs", default="runs")
+    p.add_argument("--runs", default="runs", help="folder that holds the run folders (the run cache chapters share)")
     p.add_argument("--out", default="_build", help="build folder (HTML lands in OUT/html)")
     p.add_argument("--chapters", nargs="+", help="build only these chapters, e.g. notebooks/01_pipeline")
     p.add_argument("--small-plates", help="a folder of real plate crops named by their text (plates-94x24), read before and after SR")

@@ -50,6 +50,22 @@ def contrastive_term(d: torch.Tensor, reading: str = "positive", margin: float =
     raise ValueError(f"unknown contrastive reading {reading!r}; choose one of {READINGS}")
 
 
+def contrastive_step(encoder: nn.Module, sr: torch.Tensor, hr: torch.Tensor, reading: str = "positive", distance: str = "l1", margin: float = 2.0, step: float = 0.5) -> dict[str, float]:
+    """A worked example of one reading: the contrastive term on SR/HR patches (B, 3, H, W), its
+    slope in D, and the mean D after one step of pixel-norm `step` down the term's gradient on
+    SR alone, i.e. which way the reading moves the SR embedding relative to the HR one."""
+    sr = sr.detach().clone().requires_grad_(True)
+    with torch.no_grad():
+        v_hr = encoder(hr)
+    d = embedding_distance(encoder(sr), v_hr, distance)
+    term = contrastive_term(d, reading, margin)
+    slope, grad = torch.autograd.grad(term, [d, sr])
+    with torch.no_grad():
+        moved = (sr - step * grad / grad.norm().clamp_min(1e-12)).clamp(0, 1)
+        after = embedding_distance(encoder(moved), v_hr, distance)
+    return {"D": d.mean().item(), "term": term.item(), "dterm/dD": slope.sum().item(), "D after one step": after.mean().item()}
+
+
 class LossWeights(nn.Module):
     """w_pixel and w_contrastive under one of the weighting schemes (eq. 19)."""
 

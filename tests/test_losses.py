@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lpsr.losses import LossWeights, PECLLoss, contrastive_term, embedding_distance
+from lpsr.losses import LossWeights, PECLLoss, contrastive_step, contrastive_term, embedding_distance
 
 
 def test_distances_on_hand_made_vectors():
@@ -96,3 +96,14 @@ def test_pecl_loss_with_a_trainable_encoder_and_mse_only():
     mse_only = PECLLoss(None)
     total, terms = mse_only(torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4))
     assert total.item() == 1.0 and terms == {"mse": 1.0}
+
+
+def test_worked_example_shows_which_way_each_reading_moves_d():
+    torch.manual_seed(0)
+    encoder, sr, hr = TinyEncoder(trainable=False), torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    positive = contrastive_step(encoder, sr, hr, "positive", "l1", step=1.0)
+    paper = contrastive_step(encoder, sr, hr, "paper", "l1", margin=10.0, step=1.0)  # D < m: the hinge is active
+    assert positive["D"] == pytest.approx(paper["D"])
+    assert positive["dterm/dD"] > 0 and positive["D after one step"] < positive["D"]  # pulls SR towards HR
+    assert paper["dterm/dD"] < 0 and paper["D after one step"] > paper["D"]  # pushes SR away from HR
+    assert paper["term"] == pytest.approx((10.0 - paper["D"]) ** 2, rel=1e-2)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lpsr.models import build_model, count_parameters
+from lpsr.models import build_model, count_parameters, parameters_by_block
 from lpsr.models.lpsr import LPSR
 
 
@@ -17,6 +17,9 @@ def test_parameter_count_matches_the_paper():
     print(f"LPSR x8: {n:,} parameters")
     assert n == 2_119_375  # paper: about 2M
     assert 1.9e6 < count_parameters(build_model("lpsr", 2)) < n
+    blocks = parameters_by_block(build_model("lpsr", 8))
+    assert sum(blocks.values()) == n and [k for k in blocks if k.startswith("upsample")] == ["upsample.0", "upsample.2", "upsample.4"]  # log2(8) stages
+    assert sum(k.startswith("blocks.") for k in blocks) == 8 and blocks["attention"] == 2 * 64 * 4 + 4 + 64  # eq. 9-10
 
 
 def test_learnable_residual_scale_and_upsampling_stages():

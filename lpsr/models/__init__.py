@@ -35,6 +35,19 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def parameters_by_block(model: nn.Module) -> dict[str, int]:
+    """Parameters of each top-level part of `model`, a repeated stack (nn.Sequential or
+    nn.ModuleList) listed block by block as `name.i`; the values sum to count_parameters."""
+    counts = {}
+    for name, child in model.named_children():
+        if isinstance(child, (nn.Sequential, nn.ModuleList)) and any(count_parameters(c) for c in child):
+            counts |= {f"{name}.{i}": count_parameters(c) for i, c in enumerate(child) if count_parameters(c)}
+        else:
+            counts[name] = count_parameters(child)
+    counts |= {name: p.numel() for name, p in model.named_parameters(recurse=False)}
+    return counts
+
+
 def count_flops(model: nn.Module, lr_size: tuple[int, int] = (8, 8), backward: bool = False) -> float:
     """FLOPs (multiply-adds count 2) of one forward pass on one 3-channel LR input of `lr_size`, or
     of a forward and backward pass (a training step on an MSE-like loss), by torch's flop counter."""
