@@ -15,6 +15,7 @@ import pandas as pd
 
 from lpsr.compare import train_and_score
 from lpsr.config import RunConfig, load_config
+from lpsr.train import diverged_at
 
 DIMS = (64, 128, 256, 512)
 DISTANCES = ("l1", "l2")
@@ -54,6 +55,7 @@ def embedding_sweep(
         row = {"name": name, "loss": s.config.loss.name, "distance": s.config.loss.distance if pecl else None, "d": s.config.loss.dim if pecl else None}
         row["run"] = s.run.name if s.run else None
         row["error"] = s.error
+        row["diverged_at"] = diverged_at(s.run) if s.run else None
         for key, value in (s.summary or {}).items():
             if key.startswith(("psnr", "ssim", "ocr")) and isinstance(value, float):
                 row[key] = value

@@ -9,6 +9,7 @@ land in `OUT/results`. A chapter receives only the parameters its `parameters` c
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -66,6 +67,9 @@ def build_book(
     their text, which the last chapter reads before and after SR."""
     import papermill
 
+    # papermill's parameter inspection warns on multi-line values (a chapter's `variants` dict);
+    # the book passes only one-line parameters
+    logging.getLogger("papermill.translators").setLevel(logging.ERROR)
     if not (project / "_config.yml").is_file():
         raise FileNotFoundError(f"no _config.yml in {project}: build the book from a clone of the repository")
     out, runs_dir = Path(out).resolve(), Path(runs_dir).resolve()

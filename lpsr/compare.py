@@ -144,7 +144,7 @@ def _row(name: str, scored: Scored) -> dict:
         "SR method": _label(name),
         "#p": f"{n / 1e6:.2f}M" if n >= 1e6 else (f"{n / 1e3:.0f}K" if n else "–"),
         "loss": config.loss.name if run else "–",
-        "iterations × batch": f"{config.train.iterations} × {config.train.batch_size}" if run else "–",
+        "iterations × batch": (f"{done['iterations']} × {config.train.batch_size}" + (" (diverged)" if done.get("diverged") else "")) if run else "–",
         "lr": f"{config.train.lr:g}" if run else "–",
         "PSNR [dB]": _pm(summary, "psnr"),
         "PSNR-Y [dB]": _pm(summary, "psnr_y"),

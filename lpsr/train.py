@@ -13,7 +13,10 @@ once), and writes into `runs/<model>-<run id>/`:
 The run id hashes the configuration and the data, so asking for a run that exists returns
 it without training again, and an interrupted run resumes where its last checkpoint was.
 Checkpoints are written atomically; SIGINT/SIGTERM write one and stop cleanly; a
-non-finite loss stops with a message and keeps the last good checkpoint.
+non-finite loss stops with a message and keeps the last good checkpoint. A loss that explodes
+(over `train.divergence` times its lowest running mean) after a first validation ends the run as
+a result: `done.json` records where and why (`diverged`), `best.pt` holds the validation-selected
+weights from before it (several processes, or no validation yet: an error as for a non-finite loss).
 """
 from __future__ import annotations
 
@@ -238,6 +241,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     validations = validation_points(total, config.train.val_every, config.train.val_early)
     start, best = 0, {"val_psnr_y": -math.inf, "iteration": 0}
     loss_mean, loss_floor = None, math.inf  # running mean of the loss and its lowest value, for divergence
+    divergence = None
     if (run_dir / "last.pt").is_file() and not retrain:
         state = load_checkpoint(run_dir / "last.pt", device)
         model.load_state_dict(state["model"])
@@ -304,11 +308,11 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             diverged = 0 < loss_floor < math.inf and value > config.train.divergence * loss_floor  # (an uncertainty-weighted loss can go negative)
             if not math.isfinite(value) or diverged:
                 why = f"over {config.train.divergence:g} times its lowest running mean {loss_floor:.4g}" if diverged else "non-finite"
-                raise TrainingError(
-                    f"loss diverged at iteration {iteration + 1}: {value:.4g}, {why} "
-                    f"({', '.join(f'{k}={v:.4g}' for k, v in terms.items())}); "
-                    f"the last good checkpoint is kept in {run_dir / 'last.pt'} and the best in {run_dir / 'best.pt'}"
-                )
+                message = f"loss diverged at iteration {iteration + 1}: {value:.4g}, {why} ({', '.join(f'{k}={v:.4g}' for k, v in terms.items())})"
+                if diverged and world == 1 and best["iteration"]:
+                    divergence = {"iteration": iteration + 1, "message": message}  # a result: the run ends here
+                    break
+                raise TrainingError(f"{message}; the last good checkpoint is kept in {run_dir / 'last.pt'} and the best in {run_dir / 'best.pt'}")
             loss_mean = value if loss_mean is None else 0.9 * loss_mean + 0.1 * value
             loss_floor = min(loss_floor, loss_mean)
             used_lr = optimizer.param_groups[0]["lr"]
@@ -366,14 +370,18 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
         dist.all_gather_object(checksums, parameters_checksum(model))
     if not main:
         return run_dir
+    end = total if divergence is None else divergence["iteration"] - 1
+    if divergence is not None:
+        print(f"\n{run_dir.name}: {divergence['message']}; the run ends there, its best checkpoint was selected before it")
     summary = {
-        "iterations": total,
+        "iterations": end,
+        "diverged": divergence,
         "world_size": world,
         "replicas_identical": len(set(checksums)) == 1,
         "best": best,
         "train_seconds": train_seconds,
         "resumed_from": start,
-        "samples_per_s": world * (total - start) * config.train.batch_size / train_seconds if total > start else None,
+        "samples_per_s": world * (end - start) * config.train.batch_size / train_seconds if end > start else None,
     }
     (run_dir / "done.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return run_dir
@@ -394,6 +402,12 @@ def read_log(run_dir: str | Path):
         record = json.loads(line)
         (vals if "val_psnr_y" in record else steps).append(record)
     return steps, vals
+
+
+def diverged_at(run_dir: str | Path) -> int | None:
+    """The iteration at which a finished run's loss diverged (its end), or None."""
+    done = json.loads((Path(run_dir) / "done.json").read_text(encoding="utf-8"))
+    return (done.get("diverged") or {}).get("iteration")
 
 
 def run_config(run_dir: str | Path) -> RunConfig:

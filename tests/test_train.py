@@ -9,7 +9,7 @@ from PIL import Image
 
 from lpsr.cli import main
 from lpsr.config import load_config, parse_override
-from lpsr.train import TrainingError, load_checkpoint, read_log, train
+from lpsr.train import TrainingError, diverged_at, load_checkpoint, read_log, train
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +94,17 @@ def test_exploding_loss_stops_as_divergence(tmp_path, synthetic_root, monkeypatc
         return real_mse(*args, **kwargs) * (1e6 if len(calls) == 5 else 1)
 
     monkeypatch.setattr(losses_module.F, "mse_loss", exploding)
+    config = load_config("smoke", overrides=["train.val_early=false", "train.val_every=5"])
     with pytest.raises(TrainingError, match=r"loss diverged at iteration 5: .*, over 10000 times its lowest running mean"):
-        train(load_config("smoke"), tmp_path, progress=False)
+        train(config, tmp_path, progress=False)  # before any validation: nothing to keep as a result
+    calls.clear()
+    monkeypatch.setattr(losses_module.F, "mse_loss", lambda *a, **k: real_mse(*a, **k) * (1e6 if len(calls.append(1) or calls) == 8 else 1))
+    run = train(load_config("smoke", overrides=["train.val_early=false", "train.val_every=5", "train.seed=1"]), tmp_path, progress=False)
+    done = json.loads((run / "done.json").read_text())  # after a validation: the run ends as a result
+    assert done["diverged"]["iteration"] == diverged_at(run) == 8 and done["iterations"] == 7 and done["best"]["iteration"] == 5
+    assert (run / "best.pt").is_file()
+    with pytest.raises(SystemExit):
+        main(["train", "--profile", "smoke", "--runs", str(tmp_path), "--set", "train.val_early=false", "--set", "train.val_every=5", "--set", "train.seed=1", "--quiet"])
 
 
 def test_overrides_and_profiles():
