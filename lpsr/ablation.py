@@ -5,7 +5,8 @@ and any other set of named variants of the Table 1 methods (seeds, encoder initi
 d and distance, and the same model with MSE alone, on one profile; each is selected on
 validation and scored once on the test plates (`lpsr.compare.train_and_score`), so the runs
 are the very ones Table 1 uses where the settings coincide (d = 128, L1). It returns one tidy
-row per run: the median and 95% interval of PSNR and PSNR-Y, the OCR scores and the run folder.
+row per run: the best validation PSNR-Y (which selected its checkpoint), the test median and 95%
+interval of PSNR and PSNR-Y, the OCR scores and the run folder.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 from lpsr.compare import train_and_score
 from lpsr.config import RunConfig, load_config
-from lpsr.train import diverged_at
+from lpsr.train import diverged_at, run_summary
 
 DIMS = (64, 128, 256, 512)
 DISTANCES = ("l1", "l2")
@@ -56,6 +57,7 @@ def embedding_sweep(
         row["run"] = s.run.name if s.run else None
         row["error"] = s.error
         row["diverged_at"] = diverged_at(s.run) if s.run else None
+        row["val_psnr_y"] = run_summary(s.run)["best"]["val_psnr_y"] if s.run else None
         for key, value in (s.summary or {}).items():
             if key.startswith(("psnr", "ssim", "ocr")) and isinstance(value, float):
                 row[key] = value

@@ -23,7 +23,7 @@ from lpsr.evaluate import evaluate, load_model
 from lpsr.methods import METHODS, PAPER_TABLE1, TABLE1
 from lpsr.metrics import paired_difference
 from lpsr.models import count_parameters
-from lpsr.train import TrainingError, train
+from lpsr.train import TrainingError, run_summary, train
 
 
 @dataclass
@@ -136,7 +136,7 @@ def _pm(summary: dict, key: str, digits: int = 2) -> str:
 
 def _row(name: str, scored: Scored) -> dict:
     config, summary, model, run = scored.config, scored.summary, scored.model, scored.run
-    done = json.loads((run / "done.json").read_text(encoding="utf-8")) if run else {}
+    done = run_summary(run) if run else {}
     paper = PAPER_TABLE1.get(name)
     n = count_parameters(model)
     row = {

@@ -404,10 +404,14 @@ def read_log(run_dir: str | Path):
     return steps, vals
 
 
+def run_summary(run_dir: str | Path) -> dict:
+    """A finished run's `done.json`: iterations, the validation-selected `best`, `diverged`, speed."""
+    return json.loads((Path(run_dir) / "done.json").read_text(encoding="utf-8"))
+
+
 def diverged_at(run_dir: str | Path) -> int | None:
     """The iteration at which a finished run's loss diverged (its end), or None."""
-    done = json.loads((Path(run_dir) / "done.json").read_text(encoding="utf-8"))
-    return (done.get("diverged") or {}).get("iteration")
+    return (run_summary(run_dir).get("diverged") or {}).get("iteration")
 
 
 def run_config(run_dir: str | Path) -> RunConfig:

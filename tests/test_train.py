@@ -9,7 +9,7 @@ from PIL import Image
 
 from lpsr.cli import main
 from lpsr.config import load_config, parse_override
-from lpsr.train import TrainingError, diverged_at, load_checkpoint, read_log, train
+from lpsr.train import TrainingError, diverged_at, load_checkpoint, read_log, run_summary, train
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_exploding_loss_stops_as_divergence(tmp_path, synthetic_root, monkeypatc
     calls.clear()
     monkeypatch.setattr(losses_module.F, "mse_loss", lambda *a, **k: real_mse(*a, **k) * (1e6 if len(calls.append(1) or calls) == 8 else 1))
     run = train(load_config("smoke", overrides=["train.val_early=false", "train.val_every=5", "train.seed=1"]), tmp_path, progress=False)
-    done = json.loads((run / "done.json").read_text())  # after a validation: the run ends as a result
+    done = run_summary(run)  # after a validation: the run ends as a result
     assert done["diverged"]["iteration"] == diverged_at(run) == 8 and done["iterations"] == 7 and done["best"]["iteration"] == 5
     assert (run / "best.pt").is_file()
     with pytest.raises(SystemExit):
