@@ -46,7 +46,7 @@ def cmd_data(args) -> None:
 
 def cmd_train(args) -> None:
     from lpsr.config import load_config
-    from lpsr.train import TrainingError, train
+    from lpsr.train import TrainingError, diverged_at, train
 
     overrides = list(args.set)
     if args.data:
@@ -59,7 +59,7 @@ def cmd_train(args) -> None:
     print(run_dir)
     if done.is_file():
         print(done.read_text(encoding="utf-8"))
-        if json.loads(done.read_text(encoding="utf-8")).get("diverged"):
+        if diverged_at(run_dir):
             raise TrainingError(f"the run diverged; {run_dir} keeps its log and the best checkpoint from before")
 
 
