@@ -61,10 +61,12 @@ def build_book(
     only: list[str] | None = None,
     project: Path = PROJECT,
     small_plates: str | None = None,
+    cell_timeout: int | None = None,
 ) -> Path:
     """Execute every chapter (or those named in `only`) at `profile` on `data` (None: synthetic)
     and build HTML; return its folder. `small_plates` is a folder of real plate crops named by
-    their text, which the last chapter reads before and after SR."""
+    their text, which the last chapter reads before and after SR. `cell_timeout` (seconds) stops a
+    chapter whose cell runs longer, with papermill's error naming the cell (None: no limit)."""
     import papermill
 
     # papermill's parameter inspection warns on multi-line values (a chapter's `variants` dict);
@@ -100,7 +102,8 @@ def build_book(
         target.parent.mkdir(parents=True, exist_ok=True)
         print(f"running {chapter} ({profile})", flush=True)
         papermill.execute_notebook(
-            project / f"{chapter}.ipynb", target, parameters=parameters, cwd=str(project / Path(chapter).parent), kernel_name="python3", progress_bar=False
+            project / f"{chapter}.ipynb", target, parameters=parameters, cwd=str(project / Path(chapter).parent), kernel_name="python3", progress_bar=False,
+            execution_timeout=cell_timeout,
         )
         seconds[chapter] = time.perf_counter() - started
         _drop_widget_state(target)
@@ -126,10 +129,13 @@ def _drop_widget_state(notebook: Path) -> None:
         notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
-def browser_check(html: str | Path, screenshot: str | Path, chromium: str = "/usr/bin/chromium", chromedriver: str = "/usr/bin/chromedriver") -> dict[str, list[str]]:
+def browser_check(
+    html: str | Path, screenshot: str | Path, chromium: str = "/usr/bin/chromium", chromedriver: str = "/usr/bin/chromedriver", page_timeout: int = 120
+) -> dict[str, list[str]]:
     """Open every page of the built book in headless Chromium (Debian's `chromium` and
     `chromium-driver` packages), screenshot the index into `screenshot`, and return the console
-    errors of each page that has any (an empty dict: none)."""
+    errors of each page that has any (an empty dict: none). A page that does not load within
+    `page_timeout` seconds raises selenium's TimeoutException."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -138,10 +144,12 @@ def browser_check(html: str | Path, screenshot: str | Path, chromium: str = "/us
             raise FileNotFoundError(f"{program} not found: install Debian's chromium and chromium-driver packages (apt-get install chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1600"):
+    # --disable-dev-shm-usage: a container's small /dev/shm can crash or stall Chromium's renderer
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver.set_page_load_timeout(page_timeout)
     html, errors = Path(html).resolve(), {}
     try:
         pages = [html / "index.html", *sorted(p for p in html.rglob("*.html") if "_static" not in p.parts and p.name not in ("index.html", "search.html", "genindex.html"))]

@@ -117,7 +117,7 @@ def cmd_upscale(args) -> None:
 def cmd_book(args) -> None:
     from lpsr.book import build_book
 
-    html = build_book(profile=args.profile, data=args.data, runs_dir=args.runs, out=args.out, only=args.chapters, small_plates=args.small_plates)
+    html = build_book(profile=args.profile, data=args.data, runs_dir=args.runs, out=args.out, only=args.chapters, small_plates=args.small_plates, cell_timeout=args.cell_timeout)
     print(f"book: {html / 'index.html'}")
 
 
@@ -188,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="_build", help="build folder (HTML lands in OUT/html)")
     p.add_argument("--chapters", nargs="+", help="build only these chapters, e.g. notebooks/01_pipeline")
     p.add_argument("--small-plates", help="a folder of real plate crops named by their text (plates-94x24), read before and after SR")
+    p.add_argument("--cell-timeout", type=int, help="stop a chapter whose cell runs longer than this many seconds (default: no limit)")
     p.set_defaults(func=cmd_book)
     return parser
 

@@ -10,7 +10,7 @@ from lpsr.book import browser_check, build_book, chapters
 
 
 def test_smoke_book_builds(tmp_path, synthetic_root, smoke_runs, shared_data):
-    html = build_book(profile="smoke", data=None, runs_dir=smoke_runs, out=tmp_path / "build", small_plates=shared_data / "plates-94x24")
+    html = build_book(profile="smoke", data=None, runs_dir=smoke_runs, out=tmp_path / "build", small_plates=shared_data / "plates-94x24", cell_timeout=900)
     assert (html / "index.html").is_file()
     for chapter in chapters():
         page = (html / f"{chapter}.html").read_text(encoding="utf-8")

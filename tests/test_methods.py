@@ -59,6 +59,9 @@ def test_every_table1_method_resolves_to_a_registered_architecture():
     assert load_config("smoke", method="esrgan").loss.name == "esrgan"
     assert load_config("smoke", method="tbsrn").loss.name == "text"
     assert method_settings("msrn", "cpu")[0] == {"model": {"name": "msrn"}}
+    # the heaviest competitors' cpu budget is their own; other profiles keep the profile's
+    assert load_config("cpu", method="swinir").train.iterations == load_config("cpu").train.iterations // 2
+    assert load_config("smoke", method="swinir").train.iterations == load_config("smoke").train.iterations
     assert load_config("smoke", method="lpsr").model.name == "lpsr"  # any architecture is a method
     assert load_config("smoke", overrides=["loss.name=mse"], method="esrgan").loss.name == "mse"  # overrides win
     with pytest.raises(ValueError, match="unknown method"):
