@@ -29,8 +29,9 @@ def chapters(project: Path = PROJECT) -> list[str]:
     return [e["file"] for e in entries if (project / f"{e['file']}.ipynb").is_file()]
 
 
-def build_note(profile: str, data: str | None, seconds: dict[str, float]) -> str:
-    """The intro's account of this build: where, on what, and how long each chapter took."""
+def build_note(profile: str, data: str | None, seconds: dict[str, float], trained: int, reused: int) -> str:
+    """The intro's account of this build: where, on what, how long each chapter took, and how many
+    runs it trained (the rest it found finished in the run cache)."""
     import platform
 
     import torch
@@ -48,8 +49,9 @@ Profile `{profile}` on {f"`{Path(data).name}`" if data else "synthetic CCPD-form
 {rows}
 | **all** | **{sum(seconds.values()) / 60:.1f}** |
 
-Finished runs are reused from the run cache, so these times include training only for the runs
-that were not there yet: an unchanged book rebuilds without training.
+This build trained {trained} runs; {reused} finished runs were in the run cache already. The times
+include training only for the runs that were not there yet: an unchanged book rebuilds without
+training.
 """
 
 
@@ -93,7 +95,7 @@ def build_book(
     (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
     given = {"profile": profile, "data_root": str(Path(data).resolve()) if data else None, "runs_dir": str(runs_dir), "results_dir": str(out / "results")}
     given["small_plates"] = str(Path(small_plates).resolve()) if small_plates else None
-    seconds = {}
+    seconds, finished = {}, set(runs_dir.glob("*/done.json"))
     for chapter in selected:
         declared = papermill.inspect_notebook(project / f"{chapter}.ipynb")
         parameters = {k: v for k, v in given.items() if k in declared}
@@ -109,7 +111,8 @@ def build_book(
         _drop_widget_state(target)
         print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
     with open(source / "book" / "intro.md", "a", encoding="utf-8") as intro:
-        intro.write(build_note(profile, data, seconds))
+        used = set(runs_dir.glob("*/done.json"))
+        intro.write(build_note(profile, data, seconds, trained=len(used - finished), reused=len(used & finished)))
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--path-output", str(out)]
     if subprocess.run(command, check=False).returncode != 0:
         raise RuntimeError(f"jupyter-book build failed: {' '.join(command)}")
