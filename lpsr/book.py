@@ -37,11 +37,14 @@ def build_note(profile: str, data: str | None, seconds: dict[str, float], traine
     import torch
 
     rows = "\n".join(f"| {chapter} | {s / 60:.1f} |" for chapter, s in seconds.items())
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.is_file() else []
+    cpu = names[0] if names else platform.processor() or platform.machine()
     return f"""
 ## This build
 
 Profile `{profile}` on {f"`{Path(data).name}`" if data else "synthetic CCPD-format frames"}, built
-{time.strftime("%Y-%m-%d")} on {platform.machine()} with {os.cpu_count()} logical CPUs, Python
+{time.strftime("%Y-%m-%d")} on {cpu} with {os.cpu_count()} logical CPUs, Python
 {platform.python_version()} and torch {torch.__version__}. Minutes per chapter:
 
 | chapter | minutes |
