@@ -29,33 +29,52 @@ def chapters(project: Path = PROJECT) -> list[str]:
     return [e["file"] for e in entries if (project / f"{e['file']}.ipynb").is_file()]
 
 
-def build_note(profile: str, data: str | None, seconds: dict[str, float], trained: int, reused: int) -> str:
-    """The intro's account of this build: where, on what, how long each chapter took, and how many
-    runs it trained (the rest it found finished in the run cache)."""
+def build_note(profile: str, data: str | None, builds: list[dict]) -> str:
+    """The intro's account of the last of `builds` (a folder's build history, `record_build`):
+    where, on what, how long each chapter took, how many runs it trained (the rest it found
+    finished in the run cache), and the earlier builds into the same folder."""
     import platform
 
     import torch
 
-    rows = "\n".join(f"| {chapter} | {s / 60:.1f} |" for chapter, s in seconds.items())
+    build = builds[-1]
+    rows = "\n".join(f"| {chapter} | {s / 60:.1f} |" for chapter, s in build["seconds"].items())
     cpuinfo = Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.is_file() else []
     cpu = names[0] if names else platform.processor() or platform.machine()
+    history = "\n".join(
+        f"| {b['date']} | `{b['profile']}` | {len(b['seconds'])} | {b['trained']} | {b['reused']} | {sum(b['seconds'].values()) / 60:.1f} |" for b in builds
+    )
     return f"""
 ## This build
 
 Profile `{profile}` on {f"`{Path(data).name}`" if data else "synthetic CCPD-format frames"}, built
-{time.strftime("%Y-%m-%d")} on {cpu} with {os.cpu_count()} logical CPUs, Python
+{build["date"]} on {cpu} with {os.cpu_count()} logical CPUs, Python
 {platform.python_version()} and torch {torch.__version__}. Minutes per chapter:
 
 | chapter | minutes |
 |---|---|
 {rows}
-| **all** | **{sum(seconds.values()) / 60:.1f}** |
+| **all** | **{sum(build["seconds"].values()) / 60:.1f}** |
 
-This build trained {trained} runs; {reused} finished runs were in the run cache already. The times
-include training only for the runs that were not there yet: an unchanged book rebuilds without
-training.
+This build trained {build["trained"]} runs; {build["reused"]} finished runs were in the run cache
+already. The times include training only for the runs that were not there yet: an unchanged book
+rebuilds without training. Every build into this folder so far (one that reused no runs trained
+everything from scratch):
+
+| built | profile | chapters | runs trained | runs reused | minutes |
+|---|---|---|---|---|---|
+{history}
 """
+
+
+def record_build(out: Path, entry: dict) -> list[dict]:
+    """Append `entry` to `out/builds.json` (the folder's build history) and return the history."""
+    path = out / "builds.json"
+    builds = [*(json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []), entry]
+    path.with_suffix(".tmp").write_text(json.dumps(builds, indent=1), encoding="utf-8")
+    path.with_suffix(".tmp").replace(path)
+    return builds
 
 
 def build_book(
@@ -113,9 +132,10 @@ def build_book(
         seconds[chapter] = time.perf_counter() - started
         _drop_widget_state(target)
         print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
+    used = set(runs_dir.glob("*/done.json"))
+    entry = {"date": time.strftime("%Y-%m-%d %H:%M"), "profile": profile, "seconds": seconds, "trained": len(used - finished), "reused": len(used & finished)}
     with open(source / "book" / "intro.md", "a", encoding="utf-8") as intro:
-        used = set(runs_dir.glob("*/done.json"))
-        intro.write(build_note(profile, data, seconds, trained=len(used - finished), reused=len(used & finished)))
+        intro.write(build_note(profile, data, record_build(out, entry)))
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--path-output", str(out)]
     if subprocess.run(command, check=False).returncode != 0:
         raise RuntimeError(f"jupyter-book build failed: {' '.join(command)}")
