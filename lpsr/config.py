@@ -100,10 +100,11 @@ PROFILES: dict[str, dict] = {
         "train": {"iterations": 20, "batch_size": 8, "val_every": 10, "bf16": False, "channels_last": False},
     },
     # The published book on a 2-core CPU: the paper's recipe, shortened to 1000 iterations of
-    # batch 16 (2-3 min for MSE), so that the whole book (26 runs) trains in well under 2 h. At
+    # batch 16 (2-3 min for MSE), so that the whole book (23 runs) trains in under 2 h. At
     # 1500 iterations the paper's lr (1e-4) left the model below bicubic; 2e-3 with a 50-iteration
     # warm-up reached the best val PSNR-Y of lr in {3e-4, 1e-3, 2e-3} on ccpd-mini (21.9 dB
-    # against 20.5 for 1e-3); at 1500 iterations the book took about 3.1 h on a 2-core Xeon.
+    # against 20.5 for 1e-3). On a 2-core Xeon the book would take about 3.1 h at 1500 iterations
+    # (chapters 1-3 measured); at 1000 it built from scratch in 114 min (2026-11-27).
     "cpu": {
         "data": {"synthetic_frames": 600},
         "train": {"iterations": 1000, "batch_size": 16, "lr": 2e-3, "warmup": 50, "val_every": 250},
