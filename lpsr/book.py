@@ -43,7 +43,7 @@ def build_note(profile: str, data: str | None, builds: list[dict]) -> str:
     names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.is_file() else []
     cpu = names[0] if names else platform.processor() or platform.machine()
     history = "\n".join(
-        f"| {b['date']} | `{b['profile']}` | {len(b['seconds'])} | {b['trained']} | {b['reused']} | {sum(b['seconds'].values()) / 60:.1f} |" for b in builds
+        f"| {b['date']} | `{b['profile']}` | {len(b['seconds'])} | {b['trained']} | {b['cached']} | {sum(b['seconds'].values()) / 60:.1f} |" for b in builds
     )
     return f"""
 ## This build
@@ -57,12 +57,12 @@ Profile `{profile}` on {f"`{Path(data).name}`" if data else "synthetic CCPD-form
 {rows}
 | **all** | **{sum(build["seconds"].values()) / 60:.1f}** |
 
-This build trained {build["trained"]} runs; {build["reused"]} finished runs were in the run cache
+This build trained {build["trained"]} runs; {build["cached"]} finished runs were in the run cache
 already. The times include training only for the runs that were not there yet: an unchanged book
-rebuilds without training. Every build into this folder so far (one that reused no runs trained
-everything from scratch):
+rebuilds without training. Every build into this folder so far (one that found no runs cached
+trained everything from scratch):
 
-| built | profile | chapters | runs trained | runs reused | minutes |
+| built | profile | chapters | runs trained | runs cached before | minutes |
 |---|---|---|---|---|---|
 {history}
 """
@@ -132,8 +132,8 @@ def build_book(
         seconds[chapter] = time.perf_counter() - started
         _drop_widget_state(target)
         print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
-    used = set(runs_dir.glob("*/done.json"))
-    entry = {"date": time.strftime("%Y-%m-%d %H:%M"), "profile": profile, "seconds": seconds, "trained": len(used - finished), "reused": len(used & finished)}
+    trained = len(set(runs_dir.glob("*/done.json")) - finished)
+    entry = {"date": time.strftime("%Y-%m-%d %H:%M"), "profile": profile, "seconds": seconds, "trained": trained, "cached": len(finished)}
     with open(source / "book" / "intro.md", "a", encoding="utf-8") as intro:
         intro.write(build_note(profile, data, record_build(out, entry)))
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--path-output", str(out)]
