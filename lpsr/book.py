@@ -20,6 +20,14 @@ from pathlib import Path
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
+# The longest a chapter's cell may run before the chapter is stopped as stalled (seconds; None: no
+# limit): a few times the longest cell of each profile, which is a chapter's training at `cpu`.
+# At `paper` scale a cell trains for hours to days, so it is not bounded.
+CELL_TIMEOUT = {"smoke": 600, "cpu": 3 * 3600, "paper": None}
+
+
+class BookError(RuntimeError):
+    """A chapter could not be executed; the message names the chapter and the cell."""
 
 
 def chapters(project: Path = PROJECT) -> list[str]:
@@ -85,12 +93,16 @@ def build_book(
     only: list[str] | None = None,
     project: Path = PROJECT,
     small_plates: str | None = None,
-    cell_timeout: int | None = None,
+    cell_timeout: int | None = -1,
 ) -> Path:
     """Execute every chapter (or those named in `only`) at `profile` on `data` (None: synthetic)
     and build HTML; return its folder. `small_plates` is a folder of real plate crops named by
     their text, which the last chapter reads before and after SR. `cell_timeout` (seconds) stops a
-    chapter whose cell runs longer, with papermill's error naming the cell (None: no limit)."""
+    chapter whose cell runs longer (-1: the profile's `CELL_TIMEOUT`; None or 0: no limit).
+
+    A chapter that fails or times out raises `BookError` naming the chapter and the cell, after
+    the chapters executed before it are built into HTML; the failed chapter's partial notebook
+    stays in `OUT/source` with the error in its cell."""
     import papermill
 
     # papermill's parameter inspection warns on multi-line values (a chapter's `variants` dict);
@@ -111,13 +123,13 @@ def build_book(
         if unknown:
             raise ValueError(f"unknown chapters {unknown}; the book has {selected}")
         selected = [c for c in selected if c in only]
-    toc = yaml.safe_load((project / "_toc.yml").read_text(encoding="utf-8"))
-    dropped = set(chapters(project)) - set(selected)
-    toc["chapters"] = [e for e in toc["chapters"] if e["file"] not in dropped]
-    (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
+    shutil.copy(project / "_toc.yml", source / "_toc.yml")
+    _drop_chapters(source, set(chapters(project)) - set(selected))
     given = {"profile": profile, "data_root": str(Path(data).resolve()) if data else None, "runs_dir": str(runs_dir), "results_dir": str(out / "results")}
     given["small_plates"] = str(Path(small_plates).resolve()) if small_plates else None
-    seconds, finished = {}, set(runs_dir.glob("*/done.json"))
+    if cell_timeout == -1:
+        cell_timeout = CELL_TIMEOUT[profile]
+    seconds, finished, failure = {}, set(runs_dir.glob("*/done.json")), None
     for chapter in selected:
         declared = papermill.inspect_notebook(project / f"{chapter}.ipynb")
         parameters = {k: v for k, v in given.items() if k in declared}
@@ -125,17 +137,33 @@ def build_book(
         target = source / f"{chapter}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
         print(f"running {chapter} ({profile})", flush=True)
-        papermill.execute_notebook(
-            project / f"{chapter}.ipynb", target, parameters=parameters, cwd=str(project / Path(chapter).parent), kernel_name="python3", progress_bar=False,
-            execution_timeout=cell_timeout,
-        )
+        try:
+            papermill.execute_notebook(
+                project / f"{chapter}.ipynb", target, parameters=parameters, cwd=str(project / Path(chapter).parent), kernel_name="python3", progress_bar=False,
+                execution_timeout=cell_timeout or None,
+            )
+        except Exception as error:  # any failure of a chapter: keep the chapters before it
+            failure = f"chapter {chapter} stopped: {chapter_failure(error, target, cell_timeout)} (its partial notebook: {target})"
+            break
         seconds[chapter] = time.perf_counter() - started
         _drop_widget_state(target)
         print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
+    if failure:
+        _drop_chapters(source, set(selected) - set(seconds))
+        if not seconds:
+            raise BookError(failure)
     trained = len(set(runs_dir.glob("*/done.json")) - finished)
     entry = {"date": time.strftime("%Y-%m-%d %H:%M"), "profile": profile, "seconds": seconds, "trained": trained, "cached": len(finished)}
     with open(source / "book" / "intro.md", "a", encoding="utf-8") as intro:
         intro.write(build_note(profile, data, record_build(out, entry)))
+    html = _jupyter_book(source, out)
+    if failure:
+        raise BookError(f"{failure}; the {len(seconds)} chapters before it are built in {html}")
+    return html
+
+
+def _jupyter_book(source: Path, out: Path) -> Path:
+    """Jupyter Book 1 on the executed sources; the HTML lands in `out/html`."""
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--path-output", str(out)]
     if subprocess.run(command, check=False).returncode != 0:
         raise RuntimeError(f"jupyter-book build failed: {' '.join(command)}")
@@ -144,6 +172,29 @@ def build_book(
         shutil.rmtree(html)
     shutil.copytree(out / "_build" / "html", html)
     return html
+
+
+def chapter_failure(error: Exception, notebook: Path, cell_timeout: int | None) -> str:
+    """One line on why a chapter's execution stopped, naming the cell: papermill's error knows it,
+    and after a timeout it is the last cell the partial `notebook` records as started."""
+    from nbclient.exceptions import CellTimeoutError
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(error, PapermillExecutionError):
+        return f"cell {error.cell_index} (execution count {error.exec_count}) raised {error.ename}: {error.evalue}"
+    if isinstance(error, CellTimeoutError):
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"] if notebook.is_file() else []
+        started = [(i, c) for i, c in enumerate(cells) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+        where = f"cell {started[-1][0]} ({''.join(started[-1][1]['source']).strip().splitlines()[0][:60]!r}...)" if started else "a cell"
+        return f"{where} ran longer than the cell timeout of {cell_timeout} s (lpsr book --cell-timeout)"
+    return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+def _drop_chapters(source: Path, dropped: set[str]) -> None:
+    """Remove `dropped` chapters from the staged `_toc.yml`."""
+    toc = yaml.safe_load((source / "_toc.yml").read_text(encoding="utf-8"))
+    toc["chapters"] = [e for e in toc["chapters"] if e["file"] not in dropped]
+    (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
 
 
 def _drop_widget_state(notebook: Path) -> None:

@@ -2,6 +2,8 @@
 their scores and what PaddleOCR reads. The HTML book shows the static figures beside it."""
 from __future__ import annotations
 
+import io
+
 import matplotlib.pyplot as plt
 
 from lpsr.inference import super_resolve
@@ -26,24 +28,35 @@ def plate_view(models: dict, plates, index: int, method: str, reader=None, cache
     return fig, line
 
 
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def plate_explorer(models: dict, plates, reader=None):
-    """A widget: a plate dropdown and method buttons above the plate's LR / SR / HR and scores."""
+    """A widget: a plate dropdown and method buttons above the plate's LR / SR / HR and scores.
+
+    The view is an `Image` widget (the figure as PNG) and an `HTML` caption whose values are set
+    from the kernel. An `Output` widget would capture `display` through the front end instead, and
+    headless executors (nbclient, so papermill and the book build) mimic that front end by sending
+    comm messages on the shell channel while they wait on it for the cell's reply, which can lose
+    the reply and stall the cell until its timeout."""
+    import html
+
     import ipywidgets as widgets
-    from IPython.display import display
 
     plate = widgets.Dropdown(options=[(f"{i}: {text}", i) for i, text in enumerate(plates.texts)], description="plate")
     method = widgets.ToggleButtons(options=list(models), description="method")
-    out, cache = widgets.Output(), {}
+    image, caption, cache = widgets.Image(format="png"), widgets.HTML(), {}
 
     def show(_=None):
         fig, line = plate_view(models, plates, plate.value, method.value, reader, cache)
-        out.clear_output(wait=True)
-        with out:
-            display(fig)
-            print(line)
+        image.value = _png(fig)
+        caption.value = f"<pre>{html.escape(line)}</pre>"
         plt.close(fig)
 
     plate.observe(show, names="value")
     method.observe(show, names="value")
     show()
-    return widgets.VBox([plate, method, out])
+    return widgets.VBox([plate, method, image, caption])

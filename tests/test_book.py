@@ -10,7 +10,7 @@ from lpsr.book import browser_check, build_book, chapters
 
 
 def test_smoke_book_builds(tmp_path, synthetic_root, smoke_runs, shared_data):
-    html = build_book(profile="smoke", data=None, runs_dir=smoke_runs, out=tmp_path / "build", small_plates=shared_data / "plates-94x24", cell_timeout=900)
+    html = build_book(profile="smoke", data=None, runs_dir=smoke_runs, out=tmp_path / "build", small_plates=shared_data / "plates-94x24")
     assert (html / "index.html").is_file()
     for chapter in chapters():
         page = (html / f"{chapter}.html").read_text(encoding="utf-8")
@@ -29,3 +29,32 @@ def test_smoke_book_builds(tmp_path, synthetic_root, smoke_runs, shared_data):
     screenshot = tmp_path / "index.png"
     assert browser_check(html, screenshot) == {}  # no page logs a console error
     assert screenshot.stat().st_size > 10_000
+
+
+def _chapter(path: Path, *sources: str) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {path.stem}")])
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+    nb.cells[1].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_a_stalled_chapter_stops_with_its_cell_named_and_keeps_the_chapters_before_it(tmp_path):
+    import shutil
+
+    from lpsr.book import PROJECT, BookError
+
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    shutil.copy(PROJECT / "_config.yml", project)
+    (project / "book").mkdir()
+    (project / "book" / "intro.md").write_text("# Intro\n", encoding="utf-8")
+    (project / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/one\n  - file: notebooks/two\n", encoding="utf-8")
+    _chapter(project / "notebooks" / "one.ipynb", 'profile = "smoke"', "print('chapter one ran')")
+    _chapter(project / "notebooks" / "two.ipynb", 'profile = "smoke"', "x = 1", "import time\ntime.sleep(120)")
+    with pytest.raises(BookError, match=r"chapter notebooks/two stopped: cell 4 \('import time'.*cell timeout of 3 s.*1 chapters before it are built"):
+        build_book("smoke", runs_dir=tmp_path / "runs", out=tmp_path / "build", project=project, cell_timeout=3)
+    assert "chapter one ran" in (tmp_path / "build" / "html" / "notebooks" / "one.html").read_text(encoding="utf-8")
+    assert not (tmp_path / "build" / "html" / "notebooks" / "two.html").exists()

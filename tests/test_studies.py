@@ -92,6 +92,9 @@ def test_plate_explorer_shows_the_chosen_plate_and_method(ccpd_mini):
     assert line.startswith("bicubic: PSNR ") and "OCR reads" in line and plates.texts[2] in line
     assert len(fig.axes) == 3
     explorer = plate_explorer(models, plates)
-    dropdown, buttons, _ = explorer.children
-    dropdown.value = 3  # choosing another plate redraws without error
+    dropdown, buttons, image, caption = explorer.children
+    first, first_caption = image.value, caption.value
+    assert bytes(first[:4]) == b"\x89PNG" and first_caption.startswith("<pre>bicubic: PSNR ")
+    dropdown.value = 3  # choosing another plate redraws the image and the scores
+    assert image.value != first and caption.value != first_caption
     assert buttons.options == ("bicubic",)
