@@ -1,0 +1,59 @@
+"""The budget study: its runs are Table 1's at the profile's own budget, and its conclusions
+(the trend of the paired gap, where MSE stops gaining) follow from the numbers."""
+import numpy as np
+import pandas as pd
+
+from lpsr.budget import BUDGETS, budget_configs, budget_findings, budget_table, gap_trend, mse_plateau
+from lpsr.config import load_config
+
+
+def _frame(mse_val, gaps, its=(1000, 2000, 4000, 8000)):
+    """Budget rows as `budget_sweep` returns them: MSE validation scores, PECL paired gaps (median, low, high)."""
+    rows = []
+    for it, val, (d, lo, hi) in zip(its, mse_val, gaps):
+        base = {"iterations": it, "patches": it * 16, "psnr_y_median": val, "psnr_y_ci_low": val - 0.3, "psnr_y_ci_high": val + 0.3, "ocr_exact": 0.8}
+        rows.append({"name": f"ours-mse-{it}", "loss": "MSE", "val_psnr_y": val, **base})
+        rows.append({"name": f"ours-pecl-{it}", "loss": "PECL", "val_psnr_y": val + d, **base, "diff_psnr_y": d, "diff_ci_low": lo, "diff_ci_high": hi})
+    return pd.DataFrame(rows).set_index("name")
+
+
+def test_budget_runs_at_the_profile_budget_are_table_1s():
+    configs = budget_configs("cpu", None)
+    assert list(configs) == [f"{m}-{it}" for it in BUDGETS["cpu"] for m in ("ours-mse", "ours-pecl")]
+    assert configs["ours-mse-1000"].run_id() == load_config("cpu", method="ours-mse").run_id()
+    assert configs["ours-pecl-1000"].run_id() == load_config("cpu", method="ours-pecl").run_id()
+    assert configs["ours-pecl-8000"].train.iterations == 8000 and configs["ours-pecl-8000"].loss.name == "pecl"
+
+
+def test_gap_trend_needs_intervals_that_do_not_overlap():
+    assert gap_trend(_frame([21, 22, 23, 24], [(-1.2, -1.4, -1.0), (-1, -1.2, -.8), (-.7, -.9, -.5), (-0.3, -0.5, -0.1)])) == "rises"
+    assert gap_trend(_frame([21, 22, 23, 24], [(-0.3, -0.5, -0.1), (-1, -1.2, -.8), (-.7, -.9, -.5), (-1.2, -1.4, -1.0)])) == "falls"
+    assert gap_trend(_frame([21, 22, 23, 24], [(-1.0, -1.4, -0.6), (-1, -1.2, -.8), (-.7, -.9, -.5), (-0.8, -1.1, -0.5)])) == "holds"
+
+
+def test_mse_plateau_is_the_first_budget_whose_doubling_adds_less_than_the_threshold():
+    gaps = [(-1, -1.2, -0.8)] * 4
+    assert mse_plateau(_frame([21.0, 22.5, 23.6, 23.7], gaps)) == 4000
+    assert mse_plateau(_frame([21.0, 22.5, 23.6, 24.5], gaps)) is None
+    assert mse_plateau(_frame([21.0, 21.1, 23.6, 24.5], gaps)) == 1000
+
+
+def test_findings_and_table_say_what_the_numbers_say():
+    frame = _frame([21.23, 22.5, 23.6, 24.51], [(-1.2, -1.4, -1.0), (-1, -1.2, -.8), (-.7, -.9, -.5), (-0.3, -0.5, -0.1)])
+    found = budget_findings(frame)
+    assert found["budgets"] == "1,000, 2,000, 4,000, 8,000"
+    assert found["gap_first"] == "-1.20 dB [-1.40, -1.00] at 1,000 iterations" and "at 8,000 iterations" in found["gap_last"]
+    assert "PECL gains on MSE" in found["trend"] and "has not stopped gaining" in found["plateau"]
+    assert found["mse_range"] == "21.23 dB at 1,000 iterations to 24.51 dB at 8,000"
+    frame.loc["ours-pecl-8000", ["diff_psnr_y", "diff_ci_low", "diff_ci_high"]] = np.nan  # a run that did not finish
+    assert "not measured" in budget_findings(frame)["gap_last"]
+    table = budget_table(frame)
+    assert table.loc[("MSE", "1,000"), "PECL − MSE, test PSNR-Y (dB) [95% CI]"] == "–"
+    assert table.loc[("PECL", "1,000"), "PECL − MSE, test PSNR-Y (dB) [95% CI]"] == "-1.20 [-1.40, -1.00]"
+    assert table.loc[("MSE", "8,000"), "patches seen"] == "128,000" and "nan" not in table.to_string()
+
+
+def test_a_gap_that_rounds_to_zero_is_said_so_not_printed_as_minus_zero():
+    frame = _frame([9.1, 9.2], [(-0.001, -0.004, -0.0001), (-0.02, -0.03, -0.02)], its=(10, 20))
+    assert budget_findings(frame)["gap_first"] == "nil at 10 iterations (below 0.01 dB, interval included)"
+    assert budget_table(frame).loc[("PECL", "10"), "PECL − MSE, test PSNR-Y (dB) [95% CI]"] == "+0.00 [+0.00, +0.00]"
