@@ -146,7 +146,7 @@ def build_book(
             failure = f"chapter {chapter} stopped: {chapter_failure(error, target, cell_timeout)} (its partial notebook: {target})"
             break
         seconds[chapter] = time.perf_counter() - started
-        _drop_widget_state(target)
+        _prepare_for_html(target)
         print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
     if failure:
         _drop_chapters(source, set(selected) - set(seconds))
@@ -197,13 +197,18 @@ def _drop_chapters(source: Path, dropped: set[str]) -> None:
     (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
 
 
-def _drop_widget_state(notebook: Path) -> None:
+def _prepare_for_html(notebook: Path) -> None:
     """Remove saved ipywidgets state: with it, myst-nb loads require.js and the widget manager from
     a CDN, which fails offline, and a widget without its kernel would only pretend to work. The
-    explorer is for JupyterLab; its chapter shows a static figure in HTML."""
+    explorer is for JupyterLab; its chapter shows a static figure in HTML. Hide papermill's
+    injected parameter cell (it holds this machine's paths) as the chapters hide their own."""
     nb = json.loads(notebook.read_text(encoding="utf-8"))
-    if nb.get("metadata", {}).pop("widgets", None) is not None:
-        notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+    nb.get("metadata", {}).pop("widgets", None)
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 def browser_check(
