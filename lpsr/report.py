@@ -88,24 +88,34 @@ def loss_dynamics(run_dir: str | Path, last: int = 50) -> dict:
     return {k: float(np.mean([s[k] for s in tail])) for k in keys}
 
 
+def moving_average(values, window: int) -> np.ndarray:
+    """Trailing mean over `window` values (fewer at the start): one value per input, unscaled
+    however short the series."""
+    values = np.asarray(values, dtype=float)
+    sums = np.cumsum(np.insert(values, 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (sums[1:] - sums[np.arange(1, len(values) + 1) - counts]) / counts
+
+
 def loss_curves(run_dirs: dict[str, str | Path], keys=("distance", "w_pixel", "mse"), smooth: int = 25):
-    """Logged loss terms against iterations (moving average over `smooth` iterations)."""
+    """Logged loss terms against iterations (trailing mean over `smooth` iterations), one colour
+    per run in every panel and one legend for the figure."""
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
-    kernel = np.ones(smooth) / smooth
+    colours = dict(zip(run_dirs, plt.rcParams["axes.prop_cycle"].by_key()["color"] * len(run_dirs)))
     for ax, key in zip(axes[0], keys):
         for name, run_dir in run_dirs.items():
             steps, _ = read_log(run_dir)
             if key not in steps[0]:
                 continue
-            values = np.convolve([s[key] for s in steps], kernel, mode="valid")
-            ax.plot(np.arange(len(values)) + smooth, values, label=name)
+            ax.plot([s["iteration"] for s in steps], moving_average([s[key] for s in steps], smooth), color=colours[name])
         ax.set_title(key)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
         if key == "mse":
             ax.set_yscale("log")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
+    handles = [plt.Line2D([], [], color=colours[name]) for name in run_dirs]
+    fig.legend(handles, list(run_dirs), loc="lower center", ncol=min(len(run_dirs), 4), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * ((len(run_dirs) + 3) // 4), 1, 1))
     return fig
 
 

@@ -98,3 +98,27 @@ def test_plate_explorer_shows_the_chosen_plate_and_method(ccpd_mini):
     dropdown.value = 3  # choosing another plate redraws the image and the scores
     assert image.value != first and caption.value != first_caption
     assert buttons.options == ("bicubic",)
+
+
+def test_moving_average_keeps_the_scale_and_length_of_a_short_series():
+    from lpsr.report import moving_average
+
+    assert np.allclose(moving_average([0.99] * 20, 25), 0.99)  # a 20-iteration run is not scaled by 20/25
+    assert np.allclose(moving_average([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
+
+
+def test_loss_curves_plot_at_the_logged_iterations_with_one_legend(tmp_path):
+    from lpsr.report import loss_curves
+
+    runs = {}
+    for name, value in (("a", 0.99), ("b", 0.5)):
+        run = tmp_path / name
+        run.mkdir()
+        lines = [json.dumps({"iteration": i, "loss": 1.0, "mse": 0.1, "w_pixel": value}) for i in range(1, 21)]
+        (run / "log.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        runs[name] = run
+    fig = loss_curves(runs, keys=("w_pixel", "mse"))
+    line = fig.axes[0].lines[0]
+    assert list(line.get_xdata()) == list(range(1, 21)) and np.allclose(line.get_ydata(), 0.99)
+    assert fig.axes[0].lines[0].get_color() == fig.axes[1].lines[0].get_color()  # a run keeps its colour across panels
+    assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b"]
