@@ -29,7 +29,7 @@ def results_table(summaries: list[dict]) -> pd.DataFrame:
             digits = 3 if key == "ssim" else 2
             row[label] = f"{s[f'{key}_median']:.{digits}f} (± {s[f'{key}_std']:.{digits}f})"
             row[f"{label} 95% CI"] = f"[{s[f'{key}_ci_low']:.{digits}f}, {s[f'{key}_ci_high']:.{digits}f}]"
-        for key, label in (("ocr_conf_mean", "OCRρ"), ("ocr_exact", "OCR exact"), ("ocr_char_acc", "OCR char acc")):
+        for key, label in (("ocr_conf_median", "OCRρ (median conf.)"), ("ocr_exact", "OCR exact"), ("ocr_char_acc", "OCR char acc")):
             if key in s:
                 row[label] = f"{s[key]:.3f}"
         rows.append(row)
