@@ -92,13 +92,19 @@ def gap_trend(frame: pd.DataFrame) -> str:
 
 
 def mse_plateau(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> int | None:
-    """The smallest budget whose doubling adds less than `threshold` dB of validation PSNR-Y to
-    MSE (where MSE stops gaining), or None when every doubling measured still adds more."""
+    """The smallest budget from which every further doubling adds less than `threshold` dB of
+    validation PSNR-Y to MSE (where MSE stops gaining), or None when the last doubling measured
+    still adds more."""
     mse = frame[frame["loss"] == "MSE"].dropna(subset=["val_psnr_y"]).set_index("iterations")["val_psnr_y"].sort_index()
+    plateau = None
     for it, value in mse.items():
-        if 2 * it in mse.index and mse[2 * it] - value < threshold:
-            return int(it)
-    return None
+        if 2 * it not in mse.index:
+            continue
+        if mse[2 * it] - value < threshold:
+            plateau = it if plateau is None else plateau
+        else:
+            plateau = None
+    return None if plateau is None else int(plateau)
 
 
 def budget_figure(frame: pd.DataFrame):

@@ -35,7 +35,8 @@ def test_mse_plateau_is_the_first_budget_whose_doubling_adds_less_than_the_thres
     gaps = [(-1, -1.2, -0.8)] * 4
     assert mse_plateau(_frame([21.0, 22.5, 23.6, 23.7], gaps)) == 4000
     assert mse_plateau(_frame([21.0, 22.5, 23.6, 24.5], gaps)) is None
-    assert mse_plateau(_frame([21.0, 21.1, 23.6, 24.5], gaps)) == 1000
+    assert mse_plateau(_frame([21.0, 21.1, 23.6, 24.5], gaps)) is None  # a pause is not a plateau when gains resume
+    assert mse_plateau(_frame([21.0, 22.5, 22.6, 22.65], gaps)) == 2000
 
 
 def test_findings_and_table_say_what_the_numbers_say():
