@@ -115,7 +115,9 @@ def build_book(
     if source.exists():
         shutil.rmtree(source)
     source.mkdir(parents=True)
-    shutil.copy(project / "_config.yml", source / "_config.yml")
+    config = yaml.safe_load((project / "_config.yml").read_text(encoding="utf-8"))
+    config.setdefault("html", {})["announcement"] = build_banner(profile, data)
+    (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
     shutil.copytree(project / "book", source / "book")
     selected = chapters(project)
     if only:
@@ -146,7 +148,7 @@ def build_book(
             failure = f"chapter {chapter} stopped: {chapter_failure(error, target, cell_timeout)} (its partial notebook: {target})"
             break
         seconds[chapter] = time.perf_counter() - started
-        _prepare_for_html(target)
+        _prepare_for_html(target, reproduce_note(chapter, profile, data, seconds[chapter], project))
         print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
     if failure:
         _drop_chapters(source, set(selected) - set(seconds))
@@ -197,12 +199,54 @@ def _drop_chapters(source: Path, dropped: set[str]) -> None:
     (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
 
 
-def _prepare_for_html(notebook: Path) -> None:
+def build_banner(profile: str, data: str | None) -> str:
+    """The line every page of the book shows at its top: the profile and data of the build."""
+    if data:
+        return f"Built at the <code>{profile}</code> profile on the CCPD frames of <code>{Path(data).name}</code>."
+    return f"Built at the <code>{profile}</code> profile on synthetic CCPD-format frames: its numbers are not about CCPD."
+
+
+def reproduce_note(chapter: str, profile: str, data: str | None, seconds: float, project: Path = PROJECT) -> str:
+    """The box that ends a chapter: the commands that rebuild it, its profile and runtime in this
+    build, the code's commit and the versions that matter."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    data_arg = f" -p data_root /path/to/{Path(data).name}" if data else ""
+    book_data = f" --data /path/to/{Path(data).name}" if data else ""
+    versions = ", ".join(f"{name} {installed(name)}" for name in ("torch", "torchvision", "numpy", "paddleocr", "onnxruntime"))
+    return f"""```{{admonition}} Reproduce this page
+:class: note
+`papermill {chapter}.ipynb out.ipynb -p profile {profile}{data_arg}` runs this chapter alone, or
+`lpsr book --profile {profile}{book_data} --chapters {chapter}` rebuilds it into the book (finished
+runs are reused). Profile `{profile}`; this page took {seconds / 60:.1f} min in this build; code at
+commit `{source_commit(project)}`; {versions}.
+```"""
+
+
+def source_commit(project: Path = PROJECT) -> str:
+    """The checkout's commit (short), marked when the working tree differs from it."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{commit} with uncommitted changes" if dirty else commit
+
+
+def _prepare_for_html(notebook: Path, closing: str) -> None:
     """Remove saved ipywidgets state: with it, myst-nb loads require.js and the widget manager from
     a CDN, which fails offline, and a widget without its kernel would only pretend to work. The
     explorer is for JupyterLab; its chapter shows a static figure in HTML. Hide papermill's
-    injected parameter cell (it holds this machine's paths) as the chapters hide their own."""
+    injected parameter cell (it holds this machine's paths) as the chapters hide their own, and
+    end the chapter with the markdown `closing`."""
     nb = json.loads(notebook.read_text(encoding="utf-8"))
+    nb["cells"].append({"cell_type": "markdown", "id": "reproduce-this-page", "metadata": {}, "source": closing})
     nb.get("metadata", {}).pop("widgets", None)
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])

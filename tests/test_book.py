@@ -56,5 +56,9 @@ def test_a_stalled_chapter_stops_with_its_cell_named_and_keeps_the_chapters_befo
     _chapter(project / "notebooks" / "two.ipynb", 'profile = "smoke"', "x = 1", "import time\ntime.sleep(120)")
     with pytest.raises(BookError, match=r"chapter notebooks/two stopped: cell 4 \('import time'.*cell timeout of 3 s.*1 chapters before it are built"):
         build_book("smoke", runs_dir=tmp_path / "runs", out=tmp_path / "build", project=project, cell_timeout=3)
-    assert "chapter one ran" in (tmp_path / "build" / "html" / "notebooks" / "one.html").read_text(encoding="utf-8")
+    page = (tmp_path / "build" / "html" / "notebooks" / "one.html").read_text(encoding="utf-8")
+    assert "chapter one ran" in page
+    assert "Reproduce this page" in page and "notebooks/one.ipynb" in page  # the closing box
+    assert "synthetic CCPD-format frames: its numbers are not about CCPD" in page  # the banner
+    assert str(tmp_path) not in page  # papermill's injected cell, with this machine's paths, is hidden
     assert not (tmp_path / "build" / "html" / "notebooks" / "two.html").exists()
