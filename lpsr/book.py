@@ -21,9 +21,10 @@ import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
 # The longest a chapter's cell may run before the chapter is stopped as stalled (seconds; None: no
-# limit): a few times the longest cell of each profile, which is a chapter's training at `cpu`.
+# limit): about ten times the longest cell of each profile on an idle 2-core machine (a chapter's
+# training), so that a loaded machine still finishes while a stall ends well within a CI run.
 # At `paper` scale a cell trains for hours to days, so it is not bounded.
-CELL_TIMEOUT = {"smoke": 600, "cpu": 3 * 3600, "paper": None}
+CELL_TIMEOUT = {"smoke": 1200, "cpu": 3 * 3600, "paper": None}
 
 
 class BookError(RuntimeError):
