@@ -1,16 +1,21 @@
 """Whole-plate inference and OCR throughput on this machine.
 
-    .venv/bin/python bench/infer_speed.py --data ../shared/data/ccpd-mini [--threads 2] [--repeats 3]
+    .venv/bin/python bench/infer_speed.py --data ../shared/data/ccpd-mini [--threads 2] [--repeats 3] [--json PATH]
 
 On the test split's plates (whole plates, x8): plates/s of the LPSR model (untrained weights:
 speed does not depend on them) in fp32 eager and with each engine setting (channels_last,
-bf16 autocast, both), of bicubic, and of PaddleOCR reading the HR plates (PP-OCRv4, onnxruntime,
-batch 1 and 8); and the wall time of a full test-split evaluation with OCR of bicubic.
+bf16 autocast, both, and channels_last with and without bf16 under torch.compile, whose compile
+time, the first pass over the plates less a steady one, is given apart), of bicubic, and of
+PaddleOCR reading the HR plates (PP-OCRv4, onnxruntime, batch 1 and 8); and the wall time of a
+full test-split evaluation with OCR of bicubic. `*` marks what `lpsr eval` does here (channels_last,
+bf16 where the CPU computes it natively, eager). `--json PATH` also writes the rows as JSON.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,16 +28,23 @@ from lpsr.models import build_model
 from lpsr.ocr import PlateReader
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_speed import native_bf16  # noqa: E402
+from train_speed import cpu_name  # noqa: E402
+
+from lpsr.precision import native_bf16  # noqa: E402
 
 
-def best_rate(function, n: int, repeats: int) -> float:
-    function()  # warm-up
+def best_rate(function, n: int, repeats: int, first: dict | None = None) -> float:
+    """n / the best of `repeats` timed calls after a warm-up call (whose seconds go into `first`)."""
+    started = time.perf_counter()
+    function()  # warm-up (a compiled model compiles here)
+    warm_up = time.perf_counter() - started
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
         function()
         best = min(best, time.perf_counter() - started)
+    if first is not None:
+        first["compile_s"] = warm_up - best
     return n / best
 
 
@@ -41,32 +53,60 @@ def main() -> None:
     parser.add_argument("--data", help="CCPD root (default: synthetic)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-compile", action="store_true", help="leave out the compile rows")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     plates = load_plates(data_root(args.data), "test", PlateProtocol(), progress=False)
     n = len(plates)
     sizes = sorted(h.shape[1] * h.shape[0] for h in plates.hr)
-    print(f"{n} test plates, median HR area {sizes[n // 2]} px; threads {args.threads}")
+    print(f"{n} test plates, median HR area {sizes[n // 2]} px; threads {args.threads}; {cpu_name()}")
     lpsr = build_model("lpsr", 8).eval()
     lpsr_cl = build_model("lpsr", 8).eval().to(memory_format=torch.channels_last)
-    rows = [
-        ("LPSR fp32 eager", lambda: super_resolve(lpsr, plates.lr)),
-        ("LPSR channels_last", lambda: super_resolve(lpsr_cl, plates.lr, channels_last=True)),
-        ("LPSR bf16", lambda: super_resolve(lpsr, plates.lr, bf16=True)),
-        ("LPSR channels_last + bf16", lambda: super_resolve(lpsr_cl, plates.lr, bf16=True, channels_last=True)),
-        ("bicubic", lambda: super_resolve(build_model("bicubic", 8), plates.lr)),
+    native, why = native_bf16("cpu")
+    rows = [  # (name, function, bf16, what `lpsr eval` runs here)
+        ("LPSR fp32 eager", lambda: super_resolve(lpsr, plates.lr), False, False),
+        ("LPSR channels_last", lambda: super_resolve(lpsr_cl, plates.lr, channels_last=True), False, not native),
+        ("LPSR bf16", lambda: super_resolve(lpsr, plates.lr, bf16=True), True, False),
+        ("LPSR channels_last + bf16", lambda: super_resolve(lpsr_cl, plates.lr, bf16=True, channels_last=True), True, native),
     ]
-    for name, function in rows:
-        if "bf16" in name and not native_bf16():
-            print(f"{name:<28} {'skipped':>8}  (CPU capability {torch.backends.cpu.get_cpu_capability()}: no native bf16, about 20x slower)")
+    if not args.no_compile:  # each row compiles its own model (a fresh Inductor state)
+        for bf16 in (False, True):
+            compiled = torch.compile(build_model("lpsr", 8).eval().to(memory_format=torch.channels_last))
+            rows.append((f"LPSR channels_last{' + bf16' if bf16 else ''} + compile", lambda m=compiled, b=bf16: super_resolve(m, plates.lr, bf16=b, channels_last=True), bf16, False))
+    rows.append(("bicubic", lambda: super_resolve(build_model("bicubic", 8), plates.lr), False, False))
+    results = []
+    for name, function, bf16, default in rows:
+        if bf16 and not native:
+            print(f"{name:<36} {'skipped':>8}  ({why})")
+            results.append({"setting": name, "skipped": why})
             continue
-        print(f"{name:<28} {best_rate(function, n, args.repeats):>8.1f} plates/s")
+        first = {}
+        if "compile" in name:  # compiled from an empty Inductor cache: what a first run pays
+            from torch._inductor.runtime.cache_dir_utils import temporary_cache_dir
+
+            torch._dynamo.reset()
+            with tempfile.TemporaryDirectory(prefix="lpsr-bench-inductor-") as folder, temporary_cache_dir(folder):
+                rate = best_rate(function, n, args.repeats, first)
+        else:
+            rate = best_rate(function, n, args.repeats, first)
+        compiled = f"  (compile {first['compile_s']:.1f} s, cold)" if "compile" in name else ""
+        print(f"{name + (' *' if default else ''):<36} {rate:>8.1f} plates/s{compiled}")
+        results.append({"setting": name, "plates_per_s": rate, "eval_default": default} | (first if "compile" in name else {}))
     for batch in (1, 8):
         reader = PlateReader(batch_size=batch, threads=args.threads)
-        print(f"{f'OCR (batch {batch})':<28} {best_rate(lambda: reader.read(plates.hr), n, args.repeats):>8.1f} plates/s")
+        rate = best_rate(lambda: reader.read(plates.hr), n, args.repeats)
+        print(f"{f'OCR (batch {batch})':<36} {rate:>8.1f} plates/s")
+        results.append({"setting": f"OCR (batch {batch})", "plates_per_s": rate})
     started = time.perf_counter()
     evaluate(build_model("bicubic", 8), plates, reader=PlateReader(batch_size=8, threads=args.threads))
-    print(f"{'test-split eval with OCR':<28} {time.perf_counter() - started:>8.1f} s (bicubic, {n} plates)")
+    seconds = time.perf_counter() - started
+    print(f"{'test-split eval with OCR':<36} {seconds:>8.1f} s (bicubic, {n} plates)")
+    if args.json:
+        machine = {"cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native, "torch": torch.__version__, "threads": args.threads}
+        report = {"machine": machine, "plates": n, "median_hr_area": sizes[n // 2], "rows": results, "eval_with_ocr_s": seconds}
+        Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,35 @@
 """Training throughput on this machine: the project's engine against a plain fp32 eager reference.
 
-    .venv/bin/python bench/train_speed.py [--batch 32] [--steps 8] [--threads 2]
+    .venv/bin/python bench/train_speed.py [--batch 32] [--steps 8] [--threads 2] [--rounds 3] [--json PATH]
 
 Prints, for MSE and for PECL (x8, 8x8 -> 64x64 patches, batch 32): samples/s of a plain
 fp32 eager reference (the paper's model typed out below, independently of lpsr.models), of
-the engine's settings (fp32, channels_last, bf16 autocast, channels_last + bf16), the share of
-a step spent waiting for data, the model's FLOPs per sample (torch.utils.flop_counter) and the
-fraction of this machine's measured fp32 / bf16 matmul peak each setting reaches.
+the engine's settings (fp32, channels_last, bf16 autocast, channels_last + bf16, and each
+channels_last setting under torch.compile), the share of a step spent waiting for data, the
+model's FLOPs per sample (torch.utils.flop_counter) and the fraction of this machine's measured
+fp32 / bf16 matmul peak each setting reaches; then the engine's default (what `--profile`
+resolves to here, lpsr.precision) against the reference.
+
+A compile row is measured twice, each time with Inductor's caches emptied: into a fresh cache
+folder ("cold", what the first run on a machine pays) and again from that folder ("warm", what
+later runs with the same model and batch shape pay). `compile s` is the first step's time less a
+steady step; `payback it` is the iterations after which the compiled setting has caught up with
+the same setting eager, compile time included (cold / warm). bf16 rows run only where the CPU
+computes bf16 natively. On a shared machine give `--rounds 3`: the settings are measured in turn,
+three times, and each keeps its fastest round (and the peaks theirs). `--json PATH` also writes
+every row, the peaks and the machine.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import platform
+import shutil
+import tempfile
 import time
 from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,6 +42,7 @@ from lpsr.encoder import build_encoder
 from lpsr.losses import PECLLoss
 from lpsr.models import build_model
 from lpsr.patches import PlatePatches
+from lpsr.precision import BF16_CPU_FLAGS, CompiledOrEager, cpu_flags, native_bf16
 
 
 class ReferenceRDB(nn.Module):
@@ -62,9 +79,13 @@ class ReferenceLPSR(nn.Module):
         return self.tail(f)
 
 
-def native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 and up); on AVX2, bf16 autocast is emulated."""
-    return torch.backends.cpu.get_cpu_capability() not in ("DEFAULT", "NO AVX", "AVX2")
+def cpu_name() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or platform.machine()
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
@@ -87,13 +108,15 @@ def training_flops(model: nn.Module, loss_fn, batch) -> float:
     return counter.get_total_flops() / lr.shape[0]
 
 
-def measure(model, loss_fn, patches, batch_size, steps, channels_last, bf16) -> tuple[float, float]:
-    """Median samples/s over `steps` timed steps (after 2 warm-up steps), and the data share."""
+def measure(model, loss_fn, patches, batch_size, steps, channels_last, bf16, compile_=False) -> dict:
+    """Median samples/s over `steps` timed steps (after 2 warm-up steps), the data share, and
+    the first step's time beyond a steady one (for a compiled model: the compile time)."""
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    forward = CompiledOrEager(model) if compile_ else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
-    rates, shares = [], []
+    times, shares = [], []
     for step in range(steps + 2):
         t0 = time.perf_counter()
         lr, hr = patches.batch(batch_size, generator)
@@ -101,15 +124,52 @@ def measure(model, loss_fn, patches, batch_size, steps, channels_last, bf16) -> 
             lr, hr = lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last)
         t1 = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
-            loss, _ = loss_fn(model(lr).float(), hr)
+            loss, _ = loss_fn(forward(lr).float(), hr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         t2 = time.perf_counter()
+        times.append(t2 - t0)
         if step >= 2:
-            rates.append(batch_size / (t2 - t0))
             shares.append((t1 - t0) / (t2 - t0))
-    return float(np.median(rates)), float(np.mean(shares))
+    step_s = float(np.median(times[2:]))
+    failure = forward.failure if compile_ else None
+    return {"samples_per_s": batch_size / step_s, "step_s": step_s, "data_share": float(np.mean(shares)), "first_step_extra_s": times[0] - step_s, "compile_failed": failure}
+
+
+def measure_compiled(make_model, make_loss, patches, batch_size, steps, channels_last, bf16, folder: str, kinds=("cold", "warm")) -> dict:
+    """A compiled setting measured with Inductor's cache in `folder`, each time in a fresh compile
+    state: "cold" (`folder` empty) and "warm" (the cache a cold run filled); the steady rate is
+    the last run's."""
+    from torch._inductor.runtime.cache_dir_utils import temporary_cache_dir
+
+    runs = {}
+    for kind in kinds:
+        torch._dynamo.reset()
+        with temporary_cache_dir(folder):
+            torch.manual_seed(0)
+            runs[kind] = measure(make_model(), make_loss(), patches, batch_size, steps, channels_last, bf16, compile_=True)
+    torch._dynamo.reset()
+    return runs[kinds[-1]] | {"compile_s": {kind: run["first_step_extra_s"] for kind, run in runs.items()}, "compile_failed": runs[kinds[0]]["compile_failed"]}
+
+
+def payback_iterations(compiled: dict, eager: dict) -> dict:
+    """Iterations after which compiling has repaid its compile time (None: the compiled steps are not faster)."""
+    saved = eager["step_s"] - compiled["step_s"]
+    return {kind: (math.ceil(seconds / saved) if saved > 0 else None) for kind, seconds in compiled["compile_s"].items()}
+
+
+def engine_default(profile: str) -> dict:
+    """The engine's settings under `profile` as this CPU resolves them."""
+    from lpsr.config import load_config
+
+    config = load_config(profile)
+    return config.resolved_precision("cpu") | {"channels_last": config.train.channels_last, "profile": profile}
+
+
+def setting_name(channels_last: bool, bf16: bool, compile_: bool) -> str:
+    parts = [p for p, on in (("channels_last", channels_last), ("bf16", bf16), ("compile", compile_)) if on]
+    return "engine " + (" + ".join(parts) if parts else "fp32")
 
 
 def main() -> None:
@@ -118,34 +178,82 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", help="CCPD root for the patches (default: synthetic)")
+    parser.add_argument("--profile", default="cpu", help="the profile whose resolved settings are the engine's default (default: cpu)")
+    parser.add_argument("--no-compile", action="store_true", help="leave out the compile rows (each compiles the model twice)")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every setting this many times, interleaved, and keep the fastest")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     plates = load_plates(data_root(args.data, 200), "train", PlateProtocol(), progress=False)
     patches = PlatePatches(plates, 64)
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    default = engine_default(args.profile)
+    native, why = native_bf16("cpu")
+    machine = {"cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16_flags": sorted(set(BF16_CPU_FLAGS) & cpu_flags()), "native_bf16": native, "why": why, "torch": torch.__version__, "threads": args.threads, "batch": args.batch, "steps": args.steps, "rounds": args.rounds}
+    print(f"{machine['cpu']}; {why}")
     print(f"threads {args.threads}, batch {args.batch}; matmul peak fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s")
+    print(f"engine default ({args.profile} profile here): channels_last {default['channels_last']}, bf16 {default['bf16']} ({default['bf16_reason']}), compile {default['compile']} ({default['compile_reason']})")
     losses = {"MSE": lambda: PECLLoss(None), "PECL": lambda: PECLLoss(build_encoder(128, "random"), "l1", "positive")}
-    settings = [
-        ("reference fp32 eager", ReferenceLPSR, False, False),
-        ("engine fp32", None, False, False),
-        ("engine channels_last", None, True, False),
-        ("engine bf16", None, False, True),
-        ("engine channels_last + bf16", None, True, True),
-    ]
-    print(f"{'loss':<5} {'setting':<30} {'samples/s':>10} {'x ref':>6} {'data wait':>10} {'GFLOP/sample':>13} {'% of peak':>10}")
+    settings = [("reference fp32 eager", ReferenceLPSR, False, False, False)]  # (name, model, channels_last, bf16, compile)
+    settings += [(setting_name(cl, bf16, False), None, cl, bf16, False) for bf16 in (False, True) for cl in (False, True)]
+    if not args.no_compile:
+        settings += [(setting_name(True, bf16, True), None, True, bf16, True) for bf16 in (False, True)]
+    default_name = setting_name(default["channels_last"], default["bf16"], default["compile"])
+    best: dict[tuple[str, str], dict] = {}  # the fastest round of each (loss, setting): load only ever slows a step
+    folders: dict[tuple[str, str], str] = {}
+    for round_ in range(args.rounds):  # rounds interleave the settings, so a burst of load hits one round of each
+        if round_:
+            peaks = {k: max(peaks[k], matmul_peak(dtype)) for k, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+        for loss_name, make_loss in losses.items():
+            for name, factory, channels_last, bf16, compile_ in settings:
+                if bf16 and not native:
+                    continue
+                make_model = factory or (lambda: build_model("lpsr", 8))
+                if compile_:
+                    folder = folders.setdefault((loss_name, name), tempfile.mkdtemp(prefix="lpsr-bench-inductor-"))
+                    result = measure_compiled(make_model, make_loss, patches, args.batch, args.steps, channels_last, bf16, folder, ("cold", "warm") if round_ == 0 else ("warm",))
+                else:
+                    result = measure(make_model(), make_loss(), patches, args.batch, args.steps, channels_last, bf16)
+                key = (loss_name, name)
+                if key in best:
+                    result["compile_s"] = best[key].get("compile_s")  # the first round's cold and warm compiles
+                    result["compile_failed"] = best[key].get("compile_failed")
+                if key not in best or result["samples_per_s"] > best[key]["samples_per_s"]:
+                    best[key] = result
+    for folder in folders.values():
+        shutil.rmtree(folder, ignore_errors=True)
+    rows = []
+    print(f"{'loss':<5} {'setting':<38} {'samples/s':>10} {'x ref':>6} {'data wait':>10} {'GFLOP/sample':>13} {'% of peak':>10} {'compile s':>12} {'payback it':>12}")
     for loss_name, make_loss in losses.items():
         flops = training_flops(build_model("lpsr", 8), make_loss(), patches.batch(4, torch.Generator().manual_seed(0)))
-        reference = None
-        for name, factory, channels_last, bf16 in settings:
-            if bf16 and not native_bf16():
-                print(f"{loss_name:<5} {name:<30} {'skipped':>10}  (CPU capability {torch.backends.cpu.get_cpu_capability()}: no native bf16)")
+        reference = best[(loss_name, settings[0][0])]["samples_per_s"]
+        for name, factory, channels_last, bf16, compile_ in settings:
+            row = {"loss": loss_name, "setting": name, "channels_last": channels_last, "bf16": bf16, "compile": compile_, "engine_default": name == default_name}
+            if bf16 and not native:
+                print(f"{loss_name:<5} {name:<38} {'skipped':>10}  ({why})")
+                rows.append(row | {"skipped": why})
                 continue
-            model = factory() if factory else build_model("lpsr", 8)
-            rate, share = measure(model, make_loss(), patches, args.batch, args.steps, channels_last, bf16)
-            reference = reference or rate
+            result = dict(best[(loss_name, name)])
+            if compile_:
+                result["payback_iterations"] = payback_iterations(result, best[(loss_name, setting_name(channels_last, bf16, False))])
+            rate = result["samples_per_s"]
             peak = peaks["bf16" if bf16 else "fp32"]
-            print(f"{loss_name:<5} {name:<30} {rate:>10.1f} {rate / reference:>6.2f} {share:>9.1%} {flops / 1e9:>13.2f} {rate * flops / peak:>9.1%}")
+            row |= result | {"x_reference": rate / reference, "gflop_per_sample": flops / 1e9, "share_of_peak": rate * flops / peak}
+            rows.append(row)
+            compiled = ""
+            if compile_:
+                c, p = result["compile_s"], result["payback_iterations"]
+                compiled = f"{c['cold']:>5.1f} / {c['warm']:<4.1f} {p['cold'] or 'never':>5} / {p['warm'] or 'never'}"
+                if result["compile_failed"]:
+                    compiled += f"  (compile failed, eager: {result['compile_failed']})"
+            mark = " *" if row["engine_default"] else ""
+            print(f"{loss_name:<5} {name + mark:<38} {rate:>10.1f} {rate / reference:>6.2f} {row['data_share']:>9.1%} {flops / 1e9:>13.2f} {row['share_of_peak']:>9.1%} {compiled}")
+    print(f"* the engine's default here ({default_name})")
+    if args.json:
+        report = {"machine": machine, "peaks_flop_per_s": peaks, "engine_default": default | {"setting": default_name}, "rows": rows}
+        Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

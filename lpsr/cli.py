@@ -25,6 +25,14 @@ def _add_data_args(parser) -> None:
     parser.add_argument("--kernel", default="bicubic", choices=("bicubic", "area"), help="LR downscale kernel")
 
 
+def _output_folder(path: str, option: str) -> Path:
+    """A folder a command writes into, refused at once when a file is in the way."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{option} {folder} is a file, not a folder")
+    return folder
+
+
 def _protocol(args):
     from lpsr.data import PlateProtocol
 
@@ -50,11 +58,11 @@ def cmd_train(args) -> None:
 
     overrides = list(args.set)
     if args.data:
-        overrides.append(f"data.root={args.data}")
+        overrides.append(f"data.root={json.dumps(args.data)}")  # quoted: a folder named 2024 or yes stays a string
     if args.iterations:
         overrides.append(f"train.iterations={args.iterations}")
     config = load_config(args.profile, args.config, overrides, method=args.method)
-    run_dir = train(config, args.runs, progress=not args.quiet, retrain=args.retrain)
+    run_dir = train(config, _output_folder(args.runs, "--runs"), progress=not args.quiet, retrain=args.retrain)
     done = run_dir / "done.json"
     print(run_dir)
     if done.is_file():
@@ -66,7 +74,7 @@ def cmd_train(args) -> None:
 def cmd_compare(args) -> None:
     from lpsr.compare import compare
 
-    table = compare(args.methods, args.profile, args.data, args.runs, args.out, args.set, ocr=not args.no_ocr, progress=not args.quiet)
+    table = compare(args.methods, args.profile, args.data, _output_folder(args.runs, "--runs"), _output_folder(args.out, "--out"), args.set, ocr=not args.no_ocr, progress=not args.quiet)
     print(table.drop(columns=["run"]).to_markdown())
     print(f"wrote {Path(args.out) / 'table1.csv'} and table1.md")
 
@@ -87,6 +95,7 @@ def cmd_eval(args) -> None:
     from lpsr.data import has_split, load_plates
     from lpsr.evaluate import evaluate, load_model
 
+    out = _output_folder(args.out, "--out")
     root = _data_root(args)
     split = args.split
     if split != "all" and not has_split(root, split):
@@ -99,11 +108,11 @@ def cmd_eval(args) -> None:
         from lpsr.ocr import PlateReader
 
         reader = PlateReader(args.ocr_model)
-    summary = evaluate(model, plates, args.out, method=name, crop_border=args.crop_border, reader=reader)
+    summary = evaluate(model, plates, out, method=name, crop_border=args.crop_border, reader=reader)
     keys = ["method", "n", "psnr_median", "psnr_std", "psnr_y_median", "psnr_y_std", "ssim_median", "plates_per_s"]
-    keys += ["ocr_conf_mean", "ocr_exact", "ocr_char_acc", "ocr_province_acc"]
+    keys += ["ocr_conf_median", "ocr_conf_mean", "ocr_exact", "ocr_char_acc", "ocr_province_acc"]
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2, ensure_ascii=False))
-    print(f"wrote {Path(args.out) / 'per_plate.csv'} and summary.json")
+    print(f"wrote {out / 'per_plate.csv'} and summary.json")
 
 
 def cmd_upscale(args) -> None:
@@ -115,9 +124,13 @@ def cmd_upscale(args) -> None:
 
 
 def cmd_book(args) -> None:
-    from lpsr.book import build_book
+    from lpsr.book import BookError, build_book
 
-    html = build_book(profile=args.profile, data=args.data, runs_dir=args.runs, out=args.out, only=args.chapters, small_plates=args.small_plates, cell_timeout=args.cell_timeout)
+    try:
+        html = build_book(profile=args.profile, data=args.data, runs_dir=args.runs, out=args.out, only=args.chapters, small_plates=args.small_plates, cell_timeout=args.cell_timeout)
+    except BookError as error:
+        print(f"lpsr book: error: {error}", file=sys.stderr)
+        sys.exit(2)
     print(f"book: {html / 'index.html'}")
 
 
@@ -188,24 +201,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="_build", help="build folder (HTML lands in OUT/html)")
     p.add_argument("--chapters", nargs="+", help="build only these chapters, e.g. notebooks/01_pipeline")
     p.add_argument("--small-plates", help="a folder of real plate crops named by their text (plates-94x24), read before and after SR")
-    p.add_argument("--cell-timeout", type=int, help="stop a chapter whose cell runs longer than this many seconds (default: no limit)")
+    p.add_argument(
+        "--cell-timeout", type=int, default=-1,
+        help="stop a chapter whose cell runs longer than this many seconds, as stalled (0: no limit; default: 20 min at smoke, 3 h at cpu, none at paper)",
+    )
     p.set_defaults(func=cmd_book)
     return parser
 
 
+def _one_line(error: Exception) -> str:
+    """What went wrong and where, on one line."""
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.filename}: {error.strerror}"
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Run a command. A problem ends it with one line `lpsr <command>: error: ...` on stderr and
+    exit status 2 (1: `upscale` could not do some of its files); a signal that stops training
+    exits 128 + its number (130 for Ctrl-C, 143 for SIGTERM) once the checkpoint is written."""
     from lpsr.data import DataError
     from lpsr.train import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DataError, TrainingError, CCPDNameError, FileNotFoundError, ValueError, KeyError) as error:
-        print(f"lpsr {args.command}: error: {error}", file=sys.stderr)
+    except (DataError, TrainingError, CCPDNameError, OSError, ValueError, KeyError) as error:
+        print(f"lpsr {args.command}: error: {_one_line(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as error:
-        print(f"lpsr {args.command}: stopped. {error}", file=sys.stderr)
-        sys.exit(130)
+        print(f"lpsr {args.command}: {_one_line(error) or 'stopped'}", file=sys.stderr)
+        sys.exit(getattr(error, "exit_code", 130))
 
 
 if __name__ == "__main__":

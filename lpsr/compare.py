@@ -67,8 +67,6 @@ def train_and_score(configs: dict[str, RunConfig], runs_dir: str | Path, out: st
                 print(f"{name}: {error}")
                 scored[name] = Scored(config, error=str(error).split(";")[0])
                 continue
-            if not (run / "done.json").is_file():  # stopped by a signal: its checkpoint is kept
-                raise KeyboardInterrupt(f"{name}: training stopped in {run}; run the same command again to resume")
             model = load_model(run, config.model.scale)[0]
         key = run.name if run else config.model.name
         summary = _cached_summary(Path(out) / name, key, test, ocr)
@@ -108,7 +106,7 @@ def compare(
     out = Path(out)
     if "bicubic" not in methods:
         methods = ["bicubic", *methods]  # the reference of the paired intervals
-    extra = [*overrides, *([f"data.root={data}"] if data else [])]
+    extra = [*overrides, *([f"data.root={json.dumps(str(data))}"] if data else [])]  # quoted: a folder named 2024 stays a string
     scored = train_and_score({name: load_config(profile, overrides=extra, method=name) for name in methods}, runs_dir, out, ocr, progress)
     rows = [_row(name, s) if s.summary else {"method": name, "SR method": _label(name), "note": s.error} for name, s in scored.items()]
     table = pd.DataFrame(rows).set_index("method").fillna("–")

@@ -1,13 +1,17 @@
 """Run configuration: one typed dataclass per concern, and the profiles.
 
 A configuration is loaded from a profile (`smoke`, `cpu`, `paper`), optionally a YAML file
-with the same nesting, and `section.field=value` overrides, in that order.
+with the same nesting, and `section.field=value` overrides, in that order. Every loaded
+configuration is validated whole (`validate_config`): a setting of the wrong type or outside
+what the code accepts is refused at once, naming the setting and the values it takes.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -65,9 +69,12 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when present, else CPU
     threads: int = 2  # CPU threads (on a loaded 2-core machine 1 can beat 2)
-    bf16: bool = False  # bf16 autocast (fast on GPUs and AVX-512-bf16 CPUs; 20x slower on AVX2-only CPUs)
+    # bf16 autocast: "auto" turns it on where the device computes bf16 natively (CUDA with bf16,
+    # a CPU with AVX-512-bf16 or AMX) and off elsewhere (emulated, 20x slower on AVX2-only CPUs);
+    # true/false force it (lpsr.precision)
+    bf16: bool | str = "auto"
     channels_last: bool = True
-    compile: bool = False  # torch.compile the model
+    compile: bool = False  # torch.compile the model (eager if compiling fails); on a CPU it does not repay its compile time within a run
     divergence: float = 1e4  # stop when the loss exceeds this multiple of its lowest running mean
 
 
@@ -86,10 +93,23 @@ class RunConfig:
         semantic = self.to_dict()
         for key in ("threads", "device"):
             semantic["train"].pop(key)
+        # bf16 "auto" enters as what it resolves to on this machine (bf16 and fp32 give different
+        # numbers); a resolved or explicit true/false hashes as it always did
+        semantic["train"]["bf16"] = self.resolved_precision()["bf16"]
         if semantic["loss"]["name"] != "esrgan":  # added later: other losses' runs keep their ids
             semantic["loss"].pop("gan_select")
         text = json.dumps([semantic, data_fingerprint], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+    def resolved_precision(self, device=None) -> dict:
+        """What train.bf16 (auto, true or false) and train.compile resolve to on `device`
+        (default: train.device), and why: what env.json records."""
+        from lpsr.precision import resolve_bf16, resolve_compile
+
+        device = self.train.device if device is None else device
+        bf16, bf16_reason = resolve_bf16(self.train.bf16, device)
+        compile_, compile_reason = resolve_compile(self.train.compile)
+        return {"bf16": bf16, "bf16_reason": bf16_reason, "compile": compile_, "compile_reason": compile_reason}
 
 
 PROFILES: dict[str, dict] = {
@@ -112,7 +132,7 @@ PROFILES: dict[str, dict] = {
     # The paper's scale (sec. 4.1): batch 128, 1000k iterations, Adam 1e-4, cosine; for a GPU.
     "paper": {
         "data": {"synthetic_frames": 20000},
-        "train": {"iterations": 1_000_000, "batch_size": 128, "lr": 1e-4, "val_every": 5000, "bf16": True},
+        "train": {"iterations": 1_000_000, "batch_size": 128, "lr": 1e-4, "val_every": 5000},
     },
 }
 
@@ -143,16 +163,129 @@ def _coerce(value, current, name: str):
     return value
 
 
+def _parse_yaml(text: str, where: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ValueError(f"{where} is not valid YAML: {at}{getattr(error, 'problem', None) or error}") from None
+
+
 def parse_override(text: str) -> dict:
     """`train.iterations=100` -> {"train": {"iterations": 100}} (values parsed as YAML)."""
     if "=" not in text:
         raise ValueError(f"override {text!r} is not of the form section.field=value")
     path, value = text.split("=", 1)
     keys = path.strip().split(".")
-    nested = yaml.safe_load(value) if value.strip() else None
+    nested = _parse_yaml(value, f"the value of override {text!r}") if value.strip() else None
     for key in reversed(keys):
         nested = {key: nested}
     return nested
+
+
+def _read_config_file(file: str | Path) -> dict:
+    path = Path(file)
+    if not path.is_file():
+        raise FileNotFoundError(f"configuration file {path} does not exist")
+    sections = _parse_yaml(path.read_text(encoding="utf-8"), f"configuration file {path}")
+    if sections is None:
+        return {}
+    if not isinstance(sections, dict):
+        raise ValueError(f"configuration file {path} must hold a mapping of sections ({', '.join(f.name for f in dataclasses.fields(RunConfig))}), not a {type(sections).__name__}")
+    return sections
+
+
+# What each setting's annotation allows (the dataclasses above annotate with these names).
+_ANNOTATION_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "dict": (dict,), "None": (type(None),)}
+_TYPE_WORDS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false", "dict": "a mapping", "None": "null"}
+
+
+def _type_error(name: str, value, annotation: str) -> str | None:
+    kinds = [kind.strip() for kind in annotation.split("|")]
+    if not set(kinds) <= set(_ANNOTATION_TYPES):  # an annotation this check does not know: its value rule (if any) judges
+        return None
+    fits = any(isinstance(value, _ANNOTATION_TYPES[kind]) and not (isinstance(value, bool) and kind in ("int", "float")) for kind in kinds)
+    return None if fits else f"{name} must be {' or '.join(_TYPE_WORDS[kind] for kind in kinds)}, got {value!r}"
+
+
+def _value_rules(config: RunConfig) -> dict[str, tuple]:
+    """setting -> (accepts(value), what it accepts), in the order they are checked: the model
+    first, since other rules depend on its scale and architecture."""
+    from lpsr.data import CROPS, SCALES
+    from lpsr.encoder import INITS
+    from lpsr.esrgan_loss import GAN_SELECTS
+    from lpsr.losses import DISTANCES, READINGS, WEIGHTINGS
+    from lpsr.models import MODELS
+    from lpsr.resize import KERNELS
+    from lpsr.train import LOSSES
+
+    def one_of(choices):
+        return (lambda value: value in choices), f"one of {', '.join(map(str, choices))}"
+
+    def at_least(low):
+        return (lambda value: value >= low), f"at least {low}"
+
+    positive = (lambda value: value > 0), "above 0"
+    share = (lambda value: 0 <= value <= 1), "in [0, 1]"
+    seed = (lambda value: 0 <= value < 2**32), "in [0, 2^32)"  # numpy's seed range
+    model, loss = config.model, config.loss
+    options = [p for p in inspect.signature(MODELS[model.name]).parameters if p != "scale"] if model.name in MODELS else []
+    gan_phase = loss.name == "esrgan" and loss.gan_select == "gan"  # a GAN phase to select from must exist
+    uses_encoder = loss.name in ("pecl", "esrgan")
+    return {
+        "model.name": one_of(tuple(MODELS)),
+        "model.scale": one_of(SCALES),
+        "model.options": ((lambda value: set(value) <= set(options)), f"keyword arguments of {model.name} ({', '.join(options) or 'none'})"),
+        "data.synthetic_frames": at_least(1),
+        "data.synthetic_seed": seed,
+        "data.crop": one_of(CROPS),
+        "data.kernel": one_of(KERNELS),
+        "data.patch_size": ((lambda value: value > 0 and value % model.scale == 0), f"a positive multiple of model.scale ({model.scale})"),
+        "data.val_plates": at_least(0),
+        "loss.name": one_of(LOSSES),
+        "loss.distance": one_of(DISTANCES),
+        "loss.reading": one_of(READINGS),
+        "loss.margin": positive,
+        "loss.weighting": one_of(WEIGHTINGS),
+        "loss.w_pixel": share,
+        "loss.dim": at_least(1),
+        "loss.encoder_init": one_of(INITS),
+        "loss.encoder_path": ((lambda value: value is not None or loss.encoder_init != "path" or not uses_encoder), "a weights file when loss.encoder_init is path"),
+        "loss.encoder_iterations": at_least(1),
+        "loss.gan_start": ((lambda value: 0 <= value < 1), "in [0, 1) with loss.gan_select gan (1 leaves no GAN phase)") if gan_phase else share,
+        "loss.gan_lr": positive,
+        "loss.gan_select": one_of(GAN_SELECTS),
+        "loss.text_plates": at_least(1),
+        "train.iterations": at_least(1),
+        "train.batch_size": at_least(1),
+        "train.lr": positive,
+        "train.warmup": at_least(0),
+        "train.min_lr": at_least(0),
+        "train.val_every": at_least(1),
+        "train.seed": seed,
+        "train.device": ((lambda value: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value) is not None), "auto, cpu, mps, cuda or cuda:N"),
+        "train.threads": at_least(1),
+        "train.bf16": ((lambda value: isinstance(value, bool) or value == "auto"), "auto, true or false"),
+        "train.divergence": ((lambda value: value > 1), "above 1 (a multiple of the lowest running loss)"),
+    }
+
+
+def validate_config(config: RunConfig) -> RunConfig:
+    """`config` itself if every setting has its type and an accepted value; else a ValueError
+    naming the first setting that does not and what it accepts."""
+    for section in dataclasses.fields(config):
+        settings = getattr(config, section.name)
+        for setting in dataclasses.fields(settings):
+            problem = _type_error(f"{section.name}.{setting.name}", getattr(settings, setting.name), setting.type)
+            if problem:
+                raise ValueError(problem)
+    for name, (accepts, accepted) in _value_rules(config).items():
+        section, key = name.split(".")
+        value = getattr(getattr(config, section), key)
+        if not accepts(value):
+            raise ValueError(f"{name} must be {accepted}, got {value!r}")
+    return config
 
 
 def load_config(profile: str = "cpu", file: str | Path | None = None, overrides: list[str] = (), method: str | None = None) -> RunConfig:
@@ -167,16 +300,13 @@ def load_config(profile: str = "cpu", file: str | Path | None = None, overrides:
         for settings in method_settings(method, profile):
             _merge(config, settings)
     if file:
-        path = Path(file)
-        if not path.is_file():
-            raise FileNotFoundError(f"configuration file {path} does not exist")
-        _merge(config, yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        _merge(config, _read_config_file(file))
     for override in overrides:
         _merge(config, parse_override(override))
-    return config
+    return validate_config(config)
 
 
 def config_from_dict(data: dict) -> RunConfig:
     config = RunConfig()
     _merge(config, data)
-    return config
+    return validate_config(config)

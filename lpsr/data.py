@@ -6,8 +6,9 @@ bounding box), crops it to a multiple of the scale (top-left kept), makes its LR
 counterpart with `lpsr.resize.downscale`, and caches both as one flat memory-mapped array
 each, keyed by the frames and the protocol, so that a second run decodes nothing.
 
-Frames whose names do not parse, whose images do not decode, or whose plate is smaller than
-two LR pixels a side are skipped and counted; zero usable plates is an error.
+Frames whose names do not parse, whose images do not decode, whose plate corners lie outside
+the frame, or whose plate is smaller than two LR pixels a side are skipped and counted; zero
+usable plates is an error.
 """
 from __future__ import annotations
 
@@ -29,11 +30,22 @@ from lpsr.resize import KERNELS, downscale
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "val", "test")
-CACHE_VERSION = 1
+SCALES = (2, 4, 8)
+CROPS = ("rectified", "bbox")  # perspective warp of the 4 vertices, or the bounding box
+CACHE_VERSION = 2  # 2: frames whose plate corners lie outside the frame are skipped
 
 
 class DataError(RuntimeError):
     """The data cannot be used as asked (missing root, no usable frames, ...)."""
+
+
+class PlateError(ValueError):
+    """A frame whose annotated plate cannot be cut from it; `reason` is "outside" (a corner lies
+    outside the frame) or "too_small" (under two LR pixels a side)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -46,10 +58,10 @@ class PlateProtocol:
     hr_size: str = "native"  # HR = the plate at its native size, cropped to a multiple of scale
 
     def __post_init__(self):
-        if self.scale not in (2, 4, 8):
-            raise ValueError(f"unsupported scale {self.scale}: the study supports 2, 4 and 8")
-        if self.crop not in ("rectified", "bbox"):
-            raise ValueError(f"unknown crop {self.crop!r}: choose 'rectified' or 'bbox'")
+        if self.scale not in SCALES:
+            raise ValueError(f"unsupported scale {self.scale}: the study supports {SCALES}")
+        if self.crop not in CROPS:
+            raise ValueError(f"unknown crop {self.crop!r}: choose one of {CROPS}")
         if self.kernel not in KERNELS:
             raise ValueError(f"unknown kernel {self.kernel!r}: choose one of {KERNELS}")
 
@@ -124,19 +136,32 @@ def crop_to_multiple(image: np.ndarray, scale: int) -> np.ndarray:
 
 
 def read_rgb(path: str | Path) -> np.ndarray | None:
-    """An image as HxWx3 uint8 RGB, or None if it does not decode."""
+    """An image as HxWx3 uint8 RGB, or None if it does not decode (OpenCV refuses images of
+    over 2^30 pixels)."""
     data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error:
+        return None
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def cut_plate(image: np.ndarray, annotation, protocol: PlateProtocol) -> np.ndarray:
-    """The HR plate of a frame under a protocol (cropped to a multiple of the scale)."""
-    if protocol.crop == "rectified":
-        plate = rectify(image, annotation.vertices)
-    else:
-        plate = bbox_crop(image, annotation.bbox)
-    return np.ascontiguousarray(crop_to_multiple(plate, protocol.scale))
+    """The HR plate of a frame under a protocol (cropped to a multiple of the scale). A
+    `PlateError` when a corner of the plate lies outside the frame (the warp would invent the
+    plate from replicated border pixels, or ask for an image as large as the corners are far)
+    or when the plate is under two LR pixels a side."""
+    h, w = image.shape[:2]
+    (x1, y1, x2, y2) = annotation.bbox
+    corners = annotation.vertices if protocol.crop == "rectified" else ((x1, y1), (x2, y2))
+    outside = [corner for corner in corners if not (0 <= corner[0] <= w and 0 <= corner[1] <= h)]
+    if outside:
+        raise PlateError("outside", f"{annotation.name}: plate corners {', '.join(f'({x}, {y})' for x, y in outside)} lie outside the {w}x{h} frame")
+    plate = rectify(image, annotation.vertices) if protocol.crop == "rectified" else bbox_crop(image, annotation.bbox)
+    plate = crop_to_multiple(plate, protocol.scale)
+    if min(plate.shape[:2]) < 2 * protocol.scale:
+        raise PlateError("too_small", f"{annotation.name}: plate {plate.shape[1]}x{plate.shape[0]} is under {2 * protocol.scale} px a side")
+    return np.ascontiguousarray(plate)
 
 
 def _prepare_one(args):
@@ -148,9 +173,10 @@ def _prepare_one(args):
     image = read_rgb(path)
     if image is None:
         return "bad_image", f"{Path(path).name}: does not decode as an image"
-    hr = cut_plate(image, annotation, protocol)
-    if min(hr.shape[:2]) < 2 * protocol.scale:
-        return "too_small", f"{Path(path).name}: plate {hr.shape[1]}x{hr.shape[0]} is under {2 * protocol.scale} px"
+    try:
+        hr = cut_plate(image, annotation, protocol)
+    except PlateError as error:
+        return error.reason, str(error)
     return "ok", (hr, downscale(hr, protocol.scale, protocol.kernel), annotation.text)
 
 
@@ -211,7 +237,7 @@ def load_plates(
 
 def _build_cache(root, frames, protocol, folder, workers, progress, split):
     hrs, lrs, files, texts = [], [], [], []
-    skipped = {"bad_name": [], "bad_image": [], "too_small": []}
+    skipped = {"bad_name": [], "bad_image": [], "outside": [], "too_small": []}
     missing = [p for p in frames if not p.is_file()]
     jobs = [(str(p), protocol) for p in frames if p.is_file()]
     chunk = max(1, len(jobs) // (workers * 16))
@@ -245,7 +271,8 @@ def _build_cache(root, frames, protocol, folder, workers, progress, split):
         print(
             f"{split or 'all'}: skipped {n_skipped} of {len(frames)} frames "
             f"({len(missing)} missing, {len(skipped['bad_name'])} unparsable names, "
-            f"{len(skipped['bad_image'])} undecodable images, {len(skipped['too_small'])} plates too small); "
+            f"{len(skipped['bad_image'])} undecodable images, {len(skipped['outside'])} plates outside the frame, "
+            f"{len(skipped['too_small'])} plates too small); "
             f"e.g. {'; '.join(summary['examples'][:3])}"
         )
     if not hrs:

@@ -55,7 +55,6 @@ import hashlib
 import inspect
 import json
 import math
-import os
 import random
 import time
 import warnings
@@ -71,6 +70,7 @@ from torchvision.models import resnet18
 from tqdm.auto import tqdm
 
 from lpsr.ccpd import ADS, ALPHABETS, PROVINCES, encode_plate
+from lpsr.precision import reproducible_fp32
 
 IMAGENET_FILE = "resnet18-f37072fd.pth"
 IMAGENET_SHA256_PREFIX = "f37072fd"  # torchvision names its files by the sha256's first 8 hex digits
@@ -80,6 +80,10 @@ INITS = ("imagenet", "path", "random", "plates")
 PAPER_DIMS = (64, 128, 256, 512)
 ENCODER_FILE = "encoder.pt"
 PRETRAIN_VERSION = 2  # 2: the file also holds the position classifiers
+# The pretraining runs on this many CPU threads whatever the caller's count: oneDNN's convolution
+# backward sums per-thread partial results, so the weights depend on it (2 is the training default,
+# under which the cached encoders were made).
+PRETRAIN_THREADS = 2
 # classes per plate position: province, alphabet letter, 5 (or 6) letters-and-digits; the 8th
 # position (green plates only) has one more class, "blank", for 7-character plates
 POSITION_CLASSES = (len(PROVINCES), len(ALPHABETS), *[len(ADS)] * 5, len(ADS) + 1)
@@ -377,10 +381,20 @@ def pretrain_plate_encoder(
     plate match are measured on the val split. Writes `encoder.pt` ({"trunk": the ResNet-18
     state dict without fc, "heads": the position classifiers, "meta": ...}) atomically, then `done.json`; if `done.json` exists
     already the run is not repeated (a ValueError if it was made with other settings).
-    Uses the caller's torch thread count; leaves the global RNG states as they were.
+    Leaves the global RNG states and the caller's torch settings as they were; `done.json` also
+    holds the loss of every iteration, to compare runs made on different machines.
+
+    Reproducibility: it computes in fp32 on PRETRAIN_THREADS threads with deterministic algorithms
+    (lpsr.precision.reproducible_fp32), so the same data and settings give the same bits on any
+    machine with the same instruction set. Across instruction sets they cannot: oneDNN's AVX2 and
+    AVX-512 convolution kernels accumulate in different orders, so the first forward pass already
+    differs in the last bits, and training amplifies that (Adam's first steps, batch norm) into a
+    different encoder within tens of iterations, and PECL trained with it into different numbers;
+    float64 only delays it. To compare PECL across machines, pretrain once and pass the file
+    (`loss.encoder_path`).
     """
     from lpsr.data import DataError, PlateProtocol, has_split, load_plates
-    from lpsr.train import save_atomic, seed_everything
+    from lpsr.train import checkpoint_bytes, seed_everything, write_atomic
 
     out_dir = Path(out_dir)
     settings = _settings(iterations=iterations, batch_size=batch_size, lr=lr, seed=seed, size=tuple(size))
@@ -405,7 +419,7 @@ def pretrain_plate_encoder(
     val_images, val_labels = _resize_plates(val_plates.hr, size), plate_labels(val_plates.texts)
 
     started = time.perf_counter()
-    with preserved_rng():
+    with preserved_rng(), reproducible_fp32(PRETRAIN_THREADS):
         seed_everything(seed)
         generator = torch.Generator().manual_seed(seed)
         reader = PlateClassifier(size)
@@ -447,14 +461,13 @@ def pretrain_plate_encoder(
         "train_plates": len(train_images),
         "val_plates": len(val_images),
         "train_seconds": train_seconds,
-        "threads": torch.get_num_threads(),
+        "threads": PRETRAIN_THREADS,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # AVX2 and AVX-512 machines make different encoders
         "root": str(root.resolve()),
         "torch": str(torch.__version__),
         "version": PRETRAIN_VERSION,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_atomic({"trunk": reader.encoder.trunk_state_dict(), "heads": reader.heads.state_dict(), "meta": meta}, encoder_file)
-    tmp = done_file.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"settings": settings, **meta}, indent=2), encoding="utf-8")
-    os.replace(tmp, done_file)
+    write_atomic({encoder_file: checkpoint_bytes({"trunk": reader.encoder.trunk_state_dict(), "heads": reader.heads.state_dict(), "meta": meta})})
+    write_atomic({done_file: json.dumps({"settings": settings, **meta, "losses": losses}, indent=2).encode("utf-8")})  # after the weights: done.json vouches for them
     return encoder_file

@@ -27,6 +27,8 @@ import torch.nn.functional as F
 
 from lpsr.losses import TrainingLoss
 
+GAN_SELECTS = ("gan", "any")  # select the best val checkpoint of the GAN phase, or of the whole run
+
 
 class ESRGANLoss(TrainingLoss):
     def __init__(
@@ -43,8 +45,8 @@ class ESRGANLoss(TrainingLoss):
         super().__init__()
         self.encoder = encoder.freeze()
         self.discriminator = discriminator.requires_grad_(False)  # trained only in after_step
-        if gan_select not in ("gan", "any"):
-            raise ValueError(f"gan_select must be 'gan' or 'any', not {gan_select!r}")
+        if gan_select not in GAN_SELECTS:
+            raise ValueError(f"gan_select must be one of {GAN_SELECTS}, not {gan_select!r}")
         self.gan_start, self.gan_lr, self.gan_select = gan_start, gan_lr, gan_select
         self.perceptual_weight, self.adversarial_weight, self.l1_weight = perceptual_weight, adversarial_weight, l1_weight
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=gan_lr, betas=(0.9, 0.99))

@@ -9,7 +9,9 @@ unless `crop_border`) and SSIM on Y, and writes `per_plate.csv` and `summary.jso
 from __future__ import annotations
 
 import csv
+import io
 import json
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -17,17 +19,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lpsr.config import config_from_dict
 from lpsr.data import PlateSet
-from lpsr.inference import super_resolve
+from lpsr.inference import inference_bf16, super_resolve
 from lpsr.metrics import calculate_ssim, psnr_rgb, psnr_y, summarize
 from lpsr.models import build_model
 from lpsr.ocr import char_accuracy, normalize_plate_text, ocr_scores
-from lpsr.train import load_checkpoint
+from lpsr.train import load_checkpoint, write_atomic
 
 
 def load_model(spec: str | Path, scale: int = 8, device: str | torch.device = "cpu") -> tuple[nn.Module | None, str]:
     """A model from `bicubic`, a run folder (its best.pt) or a checkpoint file, and its name.
-    `hr` gives no model: `evaluate` then scores the HR plates themselves (the OCR reference row)."""
+    `hr` gives no model: `evaluate` then scores the HR plates themselves (the OCR reference row).
+    A checkpoint of an unfinished run (its folder has no done.json) is loaded with a warning on stderr."""
     if str(spec) == "hr":
         return None, "HR"
     if str(spec) == "bicubic":
@@ -36,11 +40,22 @@ def load_model(spec: str | Path, scale: int = 8, device: str | torch.device = "c
     if path.is_dir():
         path = path / "best.pt"
     state = load_checkpoint(path, device)
-    config = state["model_config"]
-    if config["scale"] != scale:
-        raise ValueError(f"{path} is a x{config['scale']} model; the data protocol asks for x{scale}")
-    model = build_model(config["name"], config["scale"], **config["options"])
-    model.load_state_dict(state["model"])
+    if not isinstance(state, dict) or not {"model", "model_config"} <= set(state):
+        raise ValueError(f"{path} is not an lpsr checkpoint (it holds no model_config and model weights): give a run folder, its best.pt or last.pt")
+    try:
+        config = config_from_dict({"model": state["model_config"]}).model
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"{path}: its model_config is not one lpsr builds ({error.args[0]})") from None
+    if config.scale != scale:
+        raise ValueError(f"{path} is a x{config.scale} model; the data protocol asks for x{scale}")
+    model = build_model(config.name, config.scale, **config.options)
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{path}: its weights do not fit its model_config ({config.name}, options {config.options})") from None
+    in_run = path.name in ("best.pt", "last.pt") and (path.parent / "config.yaml").is_file()
+    if in_run and not (path.parent / "done.json").is_file():
+        print(f"warning: {path.parent} is an unfinished run (no done.json): its {path.name} is from before it stopped; `lpsr train` with its settings finishes it", file=sys.stderr)
     name = path.parent.name if path.name in ("best.pt", "last.pt") else path.stem
     return model.to(device).eval(), name
 
@@ -60,7 +75,7 @@ def evaluate(
     method: str = "",
     device: str | torch.device = "cpu",
     crop_border: int = 0,
-    bf16: bool = False,
+    bf16: bool | str = "auto",
     channels_last: bool = True,
     reader=None,
     run: str | None = None,
@@ -69,7 +84,9 @@ def evaluate(
     `run` names the run folder the model comes from (kept in the summary).
 
     With a `lpsr.ocr.PlateReader`, each SR plate is also read and compared with the plate text
-    of its CCPD file name (OCR text, confidence, exact match, character accuracy)."""
+    of its CCPD file name (OCR text, confidence, exact match, character accuracy). `bf16`: true,
+    false or "auto" (bf16 autocast where `device` computes bf16 natively); the summary records it."""
+    bf16 = inference_bf16(bf16, device)
     started = time.perf_counter()
     if model is not None and channels_last:  # 1.6x faster whole-plate inference on CPU (bench/infer_speed.py)
         model = model.to(memory_format=torch.channels_last)
@@ -87,7 +104,7 @@ def evaluate(
         ocr_summary = {k: v for k, v in ocr_scores(reads, plates.texts).items() if k != "n"}
         conf = summarize(columns["ocr_conf"])  # the paper's OCRρ: median (± std) of the confidence
         ocr_summary |= {"ocr_conf_median": conf["median"], "ocr_conf_std": conf["std"]}
-    summary = {"method": method, "run": run, "n": len(plates), "scale": plates.protocol.scale}
+    summary = {"method": method, "run": run, "n": len(plates), "scale": plates.protocol.scale, "precision": "bf16" if bf16 and model is not None else "fp32"}
     for name, values in scores.items():
         stats = summarize(values)
         summary |= {f"{name}_{key}": stats[key] for key in ("median", "std", "ci_low", "ci_high", "mean")}
@@ -100,14 +117,15 @@ def evaluate(
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        with open(out / "per_plate.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["file", "plate", "width", "height", *columns])
-            for i, (file, text) in enumerate(zip(plates.files, plates.texts)):
-                h, w = plates.hr[i].shape[:2]
-                values = (f"{columns[k][i]:.4f}" if isinstance(columns[k][i], float) else columns[k][i] for k in columns)
-                writer.writerow([file, text, w, h, *values])
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+        table = io.StringIO(newline="")
+        writer = csv.writer(table)
+        writer.writerow(["file", "plate", "width", "height", *columns])
+        for i, (file, text) in enumerate(zip(plates.files, plates.texts)):
+            h, w = plates.hr[i].shape[:2]
+            values = (f"{columns[k][i]:.4f}" if isinstance(columns[k][i], float) else columns[k][i] for k in columns)
+            writer.writerow([file, text, w, h, *values])
+        # both or neither: a failure leaves the previous per_plate.csv and summary.json whole
+        write_atomic({out / "per_plate.csv": table.getvalue().encode("utf-8"), out / "summary.json": json.dumps(summary, indent=2, ensure_ascii=False).encode("utf-8")})
     return summary
 
 

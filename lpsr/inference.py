@@ -18,17 +18,25 @@ def autocast(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
+def inference_bf16(bf16: bool | str, device: str | torch.device) -> bool:
+    """bf16 autocast on or off for a setting (true, false or "auto": where `device` computes bf16 natively)."""
+    from lpsr.precision import resolve_bf16
+
+    return resolve_bf16(bf16, device)[0]
+
+
 @torch.no_grad()
 def super_resolve(
     model: nn.Module,
     lr_images: list[np.ndarray],
     device: str | torch.device = "cpu",
     batch_size: int = 64,
-    bf16: bool = False,
+    bf16: bool | str = False,
     channels_last: bool = False,
 ) -> list[np.ndarray]:
-    """SR images (HxWx3 uint8) for LR images (hxwx3 uint8)."""
+    """SR images (HxWx3 uint8) for LR images (hxwx3 uint8); `bf16` true, false or "auto"."""
     device = torch.device(device)
+    bf16 = inference_bf16(bf16, device)
     was_training = model.training
     model.eval()
     groups = defaultdict(list)

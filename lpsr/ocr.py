@@ -29,8 +29,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import shutil
-import tempfile
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -78,18 +76,6 @@ def _wheel_with_onnx(cache: Path) -> Path | None:
         except zipfile.BadZipFile:
             continue
     return None
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: no half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def onnx_character_dict(onnx_path: str | Path) -> list[str]:
@@ -140,6 +126,7 @@ def ocr_model_dir(cache_dir: str | Path | None = None) -> Path:
     onnx, yml = target / "inference.onnx", target / "inference.yml"
     if onnx.is_file() and yml.is_file():
         return target
+    from lpsr.train import write_atomic  # (torch: imported only when the folder is assembled)
 
     if not onnx.is_file():
         source = _installed_rapidocr_onnx()
@@ -154,18 +141,17 @@ def ocr_model_dir(cache_dir: str | Path | None = None) -> Path:
             )
         target.mkdir(parents=True, exist_ok=True)
         if source is not None:
-            with open(source, "rb") as src:
-                _atomic_write(onnx, lambda out: shutil.copyfileobj(src, out))
+            write_atomic({onnx: source.read_bytes()})
         else:
-            with zipfile.ZipFile(wheel) as archive, archive.open(RAPIDOCR_ONNX) as src:
-                _atomic_write(onnx, lambda out: shutil.copyfileobj(src, out))
+            with zipfile.ZipFile(wheel) as archive:
+                write_atomic({onnx: archive.read(RAPIDOCR_ONNX)})
 
     import yaml
 
     text = yaml.safe_dump(
         inference_config(onnx_character_dict(onnx)), allow_unicode=True, sort_keys=False
     )
-    _atomic_write(yml, lambda out: out.write(text.encode("utf-8")))
+    write_atomic({yml: text.encode("utf-8")})
     return target
 
 
@@ -303,7 +289,8 @@ def char_accuracy(pred: str, truth: str) -> float:
 def ocr_scores(preds: Sequence[tuple[str, float]], truths: Sequence[str]) -> dict:
     """OCR figures of a set of plates, texts compared after `normalize_plate_text`.
 
-    ``ocr_conf_mean``: mean recogniser confidence (the paper's OCRρ); ``ocr_exact``: share of
+    ``ocr_conf_mean``: mean recogniser confidence (the paper's OCRρ is the median, which
+    `lpsr.evaluate` adds); ``ocr_exact``: share of
     plates read exactly; ``ocr_char_acc``: mean `char_accuracy`; ``ocr_province_acc``: share
     whose first character (the province) is right; ``n``: number of plates. Means are NaN for
     no plates.

@@ -5,14 +5,18 @@ validates on whole val plates every `val_every` iterations, keeps the best check
 validation PSNR-Y (the paper selects on test; we select on validation and report test
 once), and writes into `runs/<model>-<run id>/`:
 
-    config.yaml     the full configuration          env.json    seed, versions, machine
+    config.yaml     the full configuration          env.json    seed, versions, machine, precision
     log.jsonl       one line per iteration and per validation
     last.pt         everything needed to resume     best.pt     the selected weights
+    previous.pt     the checkpoint before last.pt (while the run is unfinished)
     done.json       the final summary (its presence means the run is complete)
 
 The run id hashes the configuration and the data, so asking for a run that exists returns
 it without training again, and an interrupted run resumes where its last checkpoint was.
-Checkpoints are written atomically; SIGINT/SIGTERM write one and stop cleanly; a
+Every file is written atomically (`write_atomic`: fsynced, then renamed), so a crash, a full disk
+or a power cut leaves the previous version whole; a resumed run falls back to previous.pt when
+last.pt is missing or unreadable, and drops a log line torn by a crash. SIGINT/SIGTERM write a
+checkpoint and stop with `TrainingStopped` (the command exits 128 + the signal number); a
 non-finite loss stops with a message and keeps the last good checkpoint. A loss that explodes
 (over `train.divergence` times its lowest running mean) after a first validation ends the run as
 a result: `done.json` records where and why (`diverged`), `best.pt` holds the validation-selected
@@ -20,14 +24,18 @@ weights from before it (several processes, or no validation yet: an error as for
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import pickle
 import platform
 import random
+import re
 import signal
 import sys
 import time
+import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -38,7 +46,7 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from lpsr.config import RunConfig, config_from_dict
+from lpsr.config import RunConfig, config_from_dict, validate_config
 from lpsr.data import PlateProtocol, data_root, load_plates
 from lpsr.encoder import preserved_rng
 from lpsr.inference import autocast, super_resolve
@@ -46,10 +54,20 @@ from lpsr.losses import PECLLoss, TrainingLoss
 from lpsr.metrics import psnr_rgb, psnr_y
 from lpsr.models import build_model, count_parameters
 from lpsr.patches import PlatePatches
+from lpsr.precision import CompiledOrEager
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss, ...); the last good checkpoint is kept."""
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Training was stopped by a signal after writing its checkpoint; the same command resumes it.
+    `exit_code` is what a shell reports for that signal (128 + its number)."""
+
+    def __init__(self, signum: int, iteration: int, run_dir: Path):
+        super().__init__(f"stopped by {signal.Signals(signum).name} at iteration {iteration}; {run_dir / 'last.pt'} holds it: run the same command to resume")
+        self.exit_code = 128 + signum
 
 
 def environment(config: RunConfig, device: torch.device) -> dict:
@@ -69,6 +87,21 @@ def environment(config: RunConfig, device: torch.device) -> dict:
         "cuda": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
         "threads": torch.get_num_threads(),
         "seed": config.train.seed,
+        "precision": precision_record(config, device),
+    }
+
+
+def precision_record(config: RunConfig, device: torch.device) -> dict:
+    """What train.bf16 and train.compile resolved to on `device` and why, with the CPU facts
+    the decision rests on (so a run on another machine can be told apart)."""
+    from lpsr.precision import BF16_CPU_FLAGS, cpu_flags
+
+    return config.resolved_precision(device) | {
+        "bf16_setting": config.train.bf16,
+        "compile_setting": config.train.compile,
+        "channels_last": config.train.channels_last,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16_flags": sorted(set(BF16_CPU_FLAGS) & cpu_flags()),
     }
 
 
@@ -120,10 +153,34 @@ def validation_points(total: int, every: int, early: bool) -> set[int]:
     return points
 
 
-def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def write_atomic(files: dict[Path, bytes]) -> None:
+    """Write files so that each ends either whole and new or as it was: all are written beside
+    their targets as `<name>.tmp` and fsynced (so a power cut cannot leave an empty file), and only
+    then renamed over them. On a failure (a full disk, a read-only folder) the temporary files are
+    removed and the OSError names the file that could not be written."""
+    written: dict[Path, Path] = {}
+    current = None
+    try:
+        for current, data in files.items():
+            tmp = current.with_name(current.name + ".tmp")
+            with open(tmp, "wb") as out:
+                written[current] = tmp
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+        for current, tmp in written.items():
+            os.replace(tmp, current)
+    except OSError as error:
+        for tmp in written.values():
+            tmp.unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror, str(current)) from None
+
+
+def checkpoint_bytes(state: dict) -> bytes:
+    """`state` as `torch.save` writes it, for `write_atomic`."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
 
 
 def validate(model, plates, device, config: RunConfig) -> dict:
@@ -179,8 +236,6 @@ def build_loss(config: RunConfig, root: Path, progress: bool = True, train_plate
         from lpsr.esrgan_loss import ESRGANLoss
         from lpsr.models.esrgan import VGGDiscriminator
 
-        if loss.gan_select == "gan" and not 0 <= loss.gan_start < 1:
-            raise ValueError(f"loss.gan_start={loss.gan_start} leaves no GAN phase to select a checkpoint from; give a share in [0, 1) or loss.gan_select=any")
         with preserved_rng():
             torch.manual_seed(config.train.seed)
             discriminator = VGGDiscriminator(config.data.patch_size)
@@ -193,16 +248,52 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # a truncated or foreign file
-        raise TrainingError(f"checkpoint {path} cannot be read: {error}") from None
+        with warnings.catch_warnings():  # a foreign pickle is refused below; torch's note on its protocol adds nothing
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # an empty, truncated or foreign file
+        raise TrainingError(f"checkpoint {path} cannot be read: {_unreadable_because(error)}") from None
+
+
+def _unreadable_because(error: Exception) -> str:
+    """torch.load's failure in one line (its own messages run to a paragraph of advice)."""
+    if isinstance(error, EOFError):
+        return "the file is empty or cut short"
+    if isinstance(error, pickle.UnpicklingError):
+        refused = re.search(r"GLOBAL ([\w.]+)", str(error))
+        return f"it holds a {refused[1]} object, which weights_only loading refuses" if refused else "it is not a PyTorch checkpoint"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return f"it is cut short or corrupt ({str(error).split('. ')[0]})"
+
+
+def _resume_state(run_dir: Path, device: torch.device) -> dict | None:
+    """The newest whole checkpoint of an interrupted run: last.pt, else previous.pt (kept for when
+    last.pt is missing or unreadable); None for a new run, or when no whole checkpoint is left
+    (training starts over). A fallback is named on stderr."""
+    problems = []
+    for path in (run_dir / "last.pt", run_dir / "previous.pt"):
+        try:
+            state = load_checkpoint(path, device)
+        except (FileNotFoundError, TrainingError) as error:
+            problems.append(str(error))
+            continue
+        if problems:
+            print(f"{problems[0]}: resuming from {path.name}", file=sys.stderr)
+        return state
+    if (run_dir / "last.pt").exists() or (run_dir / "previous.pt").exists():
+        print(f"{problems[0]}: no whole checkpoint is left, training starts over", file=sys.stderr)
+    return None
 
 
 def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = True, retrain: bool = False) -> Path:
-    """Train (or resume, or return the finished run) and return the run folder."""
+    """Train (or resume, or return the finished run) and return the run folder; a signal stops
+    it with `TrainingStopped` once its checkpoint is written."""
+    validate_config(config)
     seed_everything(config.train.seed)
     torch.set_num_threads(config.train.threads)
     rank, world, device = distributed_setup(config.train.device)
+    precision = config.resolved_precision(device)  # "auto" settings as this device resolves them
     main = rank == 0
     progress = progress and main
     if world > 1 and not main:
@@ -218,7 +309,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
         return run_dir
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+        write_atomic({run_dir / "config.yaml": yaml.safe_dump(config.to_dict(), sort_keys=False).encode("utf-8")})
 
     patches = PlatePatches(train_plates, config.data.patch_size)
     model = build_model(config.model.name, config.model.scale, **config.model.options).to(device)
@@ -242,8 +333,8 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     start, best = 0, {"val_psnr_y": -math.inf, "iteration": 0}
     loss_mean, loss_floor = None, math.inf  # running mean of the loss and its lowest value, for divergence
     divergence = None
-    if (run_dir / "last.pt").is_file() and not retrain:
-        state = load_checkpoint(run_dir / "last.pt", device)
+    state = None if retrain else _resume_state(run_dir, device)
+    if state is not None:
         model.load_state_dict(state["model"])
         loss_fn.load_state_dict(state["loss"], strict=False)  # a frozen encoder is rebuilt, not stored
         optimizer.load_state_dict(state["optimizer"])
@@ -257,8 +348,9 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
         _truncate_log(run_dir / "log.jsonl", start)
         encoder_info = loss_fn.encoder.init_info if loss_fn.encoder is not None else None
         env = environment(config, device) | {"world_size": world, "parameters": count_parameters(model), "encoder": encoder_info, "train_plates": len(patches), "train_plates_skipped": patches.skipped, "val_plates": len(val_plates)}
-        (run_dir / "env.json").write_text(json.dumps(env, indent=2), encoding="utf-8")
-    forward = torch.compile(model) if config.train.compile else model
+        write_atomic({run_dir / "env.json": json.dumps(env, indent=2).encode("utf-8")})
+    compiled = CompiledOrEager(model) if precision["compile"] else None  # eager, with a warning, if compiling fails
+    forward = model if compiled is None else compiled
     if world > 1:
         forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
     shared_loss_params = [p for p in loss_fn.parameters() if p.requires_grad]
@@ -270,7 +362,8 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             dist.all_gather_object(generators, generator.get_state())
         if not main:
             return
-        save_atomic(
+        last = run_dir / "last.pt"
+        data = checkpoint_bytes(
             {
                 "model": model.state_dict(),
                 "loss": {k: v for k, v in loss_fn.state_dict().items() if config.loss.trainable or not k.startswith("encoder.")},
@@ -283,9 +376,11 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
                 "loss_mean": loss_mean,
                 "loss_floor": loss_floor,
                 "model_config": asdict(config.model),
-            },
-            run_dir / "last.pt",
+            }
         )
+        if last.is_file():
+            os.replace(last, run_dir / "previous.pt")  # the state before stays whole should this write fail
+        write_atomic({last: data})
 
     stop = {"signal": None}
     handlers = {sig: signal.signal(sig, lambda signum, _: stop.update(signal=signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -301,7 +396,7 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             if config.train.channels_last:
                 lr, hr = lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last)
             data_s = time.perf_counter() - tick
-            with autocast(device, config.train.bf16):
+            with autocast(device, precision["bf16"]):
                 sr = forward(lr)
                 loss, terms = loss_fn(sr.float(), hr, iteration=iteration, model=forward, generator=generator)  # eq. 19 for PECL
             value = loss.item()
@@ -344,20 +439,17 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
                 bar.set_postfix(loss=f"{record['loss']:.4f}", val_psnr_y=f"{scores['val_psnr_y']:.2f}")
                 if scores["val_psnr_y"] > best["val_psnr_y"] and loss_fn.selectable(done):
                     best = {"iteration": done, **scores}
-                    save_atomic({"model": model.state_dict(), "model_config": asdict(config.model), "iteration": done, **scores}, run_dir / "best.pt")
+                    write_atomic({run_dir / "best.pt": checkpoint_bytes({"model": model.state_dict(), "model_config": asdict(config.model), "iteration": done, **scores})})
                 log.flush()
-            if done % config.train.val_every == 0 or done == total:
-                checkpoint(done)
             if world > 1:  # every replica stops at the same iteration
                 flag = torch.tensor([0 if stop["signal"] is None else int(stop["signal"])], device=device)
                 dist.all_reduce(flag, op=dist.ReduceOp.MAX)
                 stop["signal"] = int(flag.item()) or None
-            if stop["signal"] is not None:
-                log.flush()
+            if done % config.train.val_every == 0 or done == total or stop["signal"] is not None:
+                log.flush()  # the log reaches at least as far as the checkpoint
                 checkpoint(done)
-                if main:
-                    print(f"\nstopped by signal {stop['signal']} at iteration {done}; resume with the same command")
-                return run_dir
+            if stop["signal"] is not None:
+                raise TrainingStopped(stop["signal"], done, run_dir)
         train_seconds = time.perf_counter() - started
     finally:
         log.close()
@@ -383,23 +475,46 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
         "resumed_from": start,
         "samples_per_s": world * (end - start) * config.train.batch_size / train_seconds if end > start else None,
     }
-    (run_dir / "done.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if compiled is not None and compiled.failure:  # the run id says compiled; it trained eager
+        summary["compile_failed"] = compiled.failure
+    write_atomic({run_dir / "done.json": json.dumps(summary, indent=2).encode("utf-8")})
+    (run_dir / "previous.pt").unlink(missing_ok=True)  # a finished run resumes from nothing
     return run_dir
 
 
+def _log_records(path: Path) -> tuple[list[dict], int]:
+    """The whole records of a log, and how many lines are torn (a crash mid-write cuts the last short)."""
+    records, torn = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("iteration"), int):
+            records.append(record)
+        else:
+            torn += 1
+    return records, torn
+
+
 def _truncate_log(path: Path, iteration: int) -> None:
-    """Drop log lines past the checkpoint a run resumes from (they will be written again)."""
+    """Drop log lines past the checkpoint a run resumes from (they will be written again), and
+    lines torn by a crash (named on stderr)."""
     if not path.is_file():
         return
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line and json.loads(line)["iteration"] <= iteration]
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    records, torn = _log_records(path)
+    if torn:
+        print(f"{path}: dropped {torn} torn line{'s' if torn > 1 else ''} (cut short by a crash)", file=sys.stderr)
+    write_atomic({path: "".join(json.dumps(record) + "\n" for record in records if record["iteration"] <= iteration).encode("utf-8")})
 
 
 def read_log(run_dir: str | Path):
-    """The run's log as two lists of dicts: per-iteration records and validations."""
+    """The run's log as two lists of dicts: per-iteration records and validations (a line torn
+    by a crash is left out)."""
     steps, vals = [], []
-    for line in (Path(run_dir) / "log.jsonl").read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
+    for record in _log_records(Path(run_dir) / "log.jsonl")[0]:
         (vals if "val_psnr_y" in record else steps).append(record)
     return steps, vals
 

@@ -1,26 +1,33 @@
 """`lpsr upscale`: super-resolve plate photos (or the plate of a CCPD frame) with a model.
 
-Grey, RGBA, palette and 16-bit inputs are converted to 8-bit RGB. A file that cannot be
-read, is empty, or is too large to upscale gets a one-line error naming it, and the rest of
-a folder still runs.
+Grey, RGBA, palette and 16-bit inputs are converted to 8-bit RGB (16-bit values scaled by the
+bit depth). Every output is a PNG, written atomically. Outputs that would overwrite an input
+or each other are refused before anything is written; two inputs of one name (a.jpg, a.png)
+are written as a.jpg.png and a.png.png. A file that cannot be read, is empty, is too large (a
+decompression bomb included), whose CCPD plate cannot be cut, or whose output cannot be
+written gets a one-line error on stderr naming it, and the rest of a folder still runs.
 """
 from __future__ import annotations
 
+import io
+import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from lpsr.ccpd import CCPDNameError, parse_ccpd_name
-from lpsr.data import IMAGE_SUFFIXES, PlateProtocol, cut_plate
+from lpsr.data import IMAGE_SUFFIXES, PlateError, PlateProtocol, cut_plate
 from lpsr.evaluate import load_model
 from lpsr.inference import super_resolve
+from lpsr.train import write_atomic
 
 MAX_INPUT_SIDE = 2048  # an LR side above this would give an SR image of over 16k px at x8
 
 
 class InputError(ValueError):
-    """An input image that cannot be upscaled."""
+    """An input image that cannot be upscaled, or an output that would lose data."""
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -28,32 +35,55 @@ def read_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                array = np.asarray(image, dtype=np.float64)
-                peak = 65535.0 if array.max() > 255 else 255.0
-                image = Image.fromarray(np.round(array / peak * 255).astype(np.uint8))
+            if image.mode.startswith("I"):  # 16-bit grey ("I" is how some readers open it): scaled by the bit depth
+                array = np.clip(np.asarray(image, dtype=np.float64), 0, 65535)
+                image = Image.fromarray(np.round(array / 65535 * 255).astype(np.uint8))
             rgb = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as error:
         raise InputError(f"{path}: cannot read as an image ({error})") from None
     if rgb.size == 0:
         raise InputError(f"{path}: the image is empty")
     return rgb
 
 
-def upscale_paths(input_path: str | Path, output: str | Path, model_spec: str, scale: int = 8, ccpd_frame: bool = False, ocr: bool = False) -> list[str]:
-    """Upscale a file or every image in a folder; return the error lines (also printed).
-    With `ocr`, also print what PaddleOCR reads on the input and on the output."""
-    input_path, output = Path(input_path), Path(output)
+def output_paths(input_path: Path, output: Path) -> tuple[list[Path], list[Path]]:
+    """The images to upscale and the PNG each is written to: into `output` as a folder, or for
+    one input, `output` itself when it is named .png. An InputError refuses a folder without
+    images, an output that is an input (or the input folder), a file where a folder is needed,
+    an output named as another image format, and two inputs written to one path."""
     if not input_path.exists():
         raise FileNotFoundError(f"{input_path} does not exist")
-    model, _ = load_model(model_spec, scale)
+    if output.exists() and output.samefile(input_path):
+        raise InputError(f"{output} is the input: its images would be overwritten; give another output")
+    image_name = output.suffix.lower() in Image.registered_extensions()
     if input_path.is_dir():
-        sources = sorted(p for p in input_path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        output.mkdir(parents=True, exist_ok=True)
-        targets = [output / f"{p.stem}.png" for p in sources]
+        sources = sorted(p for p in input_path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not sources:
+            raise InputError(f"{input_path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        if output.is_file() or (image_name and not output.is_dir()):
+            raise InputError(f"{output}: a folder of images is written into a folder, not a file")
+        stems = Counter(p.stem for p in sources)
+        targets = [output / (f"{p.stem}.png" if stems[p.stem] == 1 else f"{p.name}.png") for p in sources]
+    elif output.is_dir() or (not output.exists() and not image_name):
+        sources, targets = [input_path], [output / f"{input_path.stem}.png"]
+    elif output.suffix.lower() == ".png":
+        sources, targets = [input_path], [output]
     else:
-        sources = [input_path]
-        targets = [output if output.suffix.lower() == ".png" else output / f"{input_path.stem}.png"]
+        raise InputError(f"{output}: the output is a PNG image; name it .png or give a folder")
+    for source, target in zip(sources, targets):
+        if target.exists() and target.samefile(source):
+            raise InputError(f"{target} is an input: it would be overwritten; give another output")
+    shared = [target for target, count in Counter(targets).items() if count > 1]
+    if shared:
+        raise InputError(f"{shared[0]}: several inputs would be written there; rename one of them")
+    return sources, targets
+
+
+def upscale_paths(input_path: str | Path, output: str | Path, model_spec: str, scale: int = 8, ccpd_frame: bool = False, ocr: bool = False) -> list[str]:
+    """Upscale a file or every image in a folder; return the error lines (also printed on stderr).
+    With `ocr`, also print what PaddleOCR reads on the input and on the output."""
+    sources, targets = output_paths(Path(input_path), Path(output))
+    model, _ = load_model(model_spec, scale)
     reader = None
     if ocr:
         from lpsr.ocr import PlateReader
@@ -62,19 +92,32 @@ def upscale_paths(input_path: str | Path, output: str | Path, model_spec: str, s
     failures = []
     for source, target in zip(sources, targets):
         try:
-            image = read_image(source)
-            if ccpd_frame:
-                image = cut_plate(image, parse_ccpd_name(source), PlateProtocol(scale=scale))
-            if max(image.shape[:2]) > MAX_INPUT_SIDE:
-                raise InputError(f"{source}: {image.shape[1]}x{image.shape[0]} is too large (over {MAX_INPUT_SIDE} px a side)")
-            (sr,) = super_resolve(model, [image])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(sr).save(target)
-            print(f"{source} -> {target} ({image.shape[1]}x{image.shape[0]} -> {sr.shape[1]}x{sr.shape[0]})")
-            if reader is not None:
-                (before, conf_before), (after, conf_after) = reader.read([image, sr])
-                print(f"  OCR before: {before} ({conf_before:.3f})  after: {after} ({conf_after:.3f})")
-        except (InputError, CCPDNameError) as error:
+            image, sr = upscale_file(model, source, target, scale, ccpd_frame)
+        except (InputError, CCPDNameError, PlateError) as error:
             failures.append(str(error))
-            print(f"error: {error}")
+            print(f"lpsr upscale: error: {error}", file=sys.stderr)
+            continue
+        print(f"{source} -> {target} ({image.shape[1]}x{image.shape[0]} -> {sr.shape[1]}x{sr.shape[0]})")
+        if reader is not None:
+            (before, conf_before), (after, conf_after) = reader.read([image, sr])
+            print(f"  OCR before: {before} ({conf_before:.3f})  after: {after} ({conf_after:.3f})")
     return failures
+
+
+def upscale_file(model, source: Path, target: Path, scale: int, ccpd_frame: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Super-resolve one image (the plate of a CCPD frame with `ccpd_frame`) into the PNG
+    `target`; return the input and the output images."""
+    image = read_image(source)
+    if ccpd_frame:
+        image = cut_plate(image, parse_ccpd_name(source), PlateProtocol(scale=scale))
+    if max(image.shape[:2]) > MAX_INPUT_SIDE:
+        raise InputError(f"{source}: {image.shape[1]}x{image.shape[0]} is too large (over {MAX_INPUT_SIDE} px a side)")
+    (sr,) = super_resolve(model, [image])
+    png = io.BytesIO()
+    Image.fromarray(sr).save(png, format="PNG")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic({target: png.getvalue()})
+    except OSError as error:  # a full disk, a read-only folder
+        raise InputError(f"{target}: cannot write it ({error.strerror})") from None
+    return image, sr

@@ -169,6 +169,19 @@ def test_a_second_pretraining_is_a_cache_hit(pretrained, monkeypatch):
         pretrain_plate_encoder(root, out_dir, progress=False, **(FAST | {"seed": 1}))
 
 
+def test_pretraining_does_not_depend_on_the_callers_threads(pretrained, tmp_path):
+    """Its own fixed thread count (oneDNN's backward depends on it), and the caller's back after."""
+    root, out_dir, path = pretrained
+    torch.set_num_threads(2 if torch.get_num_threads() == 1 else 1)
+    threads = torch.get_num_threads()
+    other = pretrain_plate_encoder(root, tmp_path / "other", progress=False, **FAST)
+    assert torch.get_num_threads() == threads and not torch.are_deterministic_algorithms_enabled()
+    a, b = torch.load(path, weights_only=True), torch.load(other, weights_only=True)
+    assert all(torch.equal(a["trunk"][k], b["trunk"][k]) for k in a["trunk"])
+    done = json.loads((tmp_path / "other" / "done.json").read_text())
+    assert len(done["losses"]) == FAST["iterations"] and done["threads"] == a["meta"]["threads"]
+
+
 def test_encoder_paths_key_the_root_and_settings(synthetic_root, tmp_path):
     base = plate_encoder_path(synthetic_root)
     assert base == plate_encoder_path(synthetic_root, iterations=600, size=[48, 144])  # defaults filled in

@@ -9,7 +9,7 @@ from PIL import Image
 
 from lpsr.cli import main
 from lpsr.config import load_config, parse_override
-from lpsr.train import TrainingError, diverged_at, load_checkpoint, read_log, run_summary, train
+from lpsr.train import TrainingError, TrainingStopped, diverged_at, load_checkpoint, read_log, run_summary, train
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +61,10 @@ def test_training_is_deterministic_and_resumes(tmp_path, synthetic_root, monkeyp
 
     original = signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(train_module, "validate", validate_then_terminate)
-    partial = train(config, tmp_path / "b", progress=False)
-    assert signal.getsignal(signal.SIGTERM) == original
+    with pytest.raises(TrainingStopped, match="stopped by SIGTERM at iteration 3") as stopped:
+        train(config, tmp_path / "b", progress=False)
+    assert stopped.value.exit_code == 143 and signal.getsignal(signal.SIGTERM) == original
+    (partial,) = (tmp_path / "b").iterdir()
     assert not (partial / "done.json").exists()
     assert load_checkpoint(partial / "last.pt")["iteration"] == 3
     resumed = train(config, tmp_path / "b", progress=False)
@@ -135,8 +137,8 @@ def test_eval_and_upscale_commands(smoke_run, tmp_path, synthetic_root, capsys):
     (folder / "broken.jpg").write_bytes(b"not an image")
     with pytest.raises(SystemExit):
         main(["upscale", str(folder), str(tmp_path / "out"), "--model", str(run_dir / "best.pt")])
-    out = capsys.readouterr().out
-    assert "broken.jpg: cannot read as an image" in out
+    err = capsys.readouterr().err
+    assert "lpsr upscale: error: " in err and "broken.jpg: cannot read as an image" in err
     for name in ("grey", "rgba", "deep"):
         assert Image.open(tmp_path / "out" / f"{name}.png").size == (320, 96)
 
