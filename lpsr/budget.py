@@ -24,14 +24,14 @@ from lpsr.train import run_summary
 # Iterations per profile, doubling: `cpu` from its own 1000 (Table 1) to 8x that; `paper` halves
 # down from its 1000k.
 BUDGETS = {"smoke": (10, 20, 40), "cpu": (1000, 2000, 4000, 8000), "paper": (125_000, 250_000, 500_000, 1_000_000)}
-LOSSES = {"ours-mse": "MSE", "ours-pecl": "PECL"}
+LOSS_LABELS = {"ours-mse": "MSE", "ours-pecl": "PECL"}  # the two methods compared, as the chapter names them
 PLATEAU_DB = 0.15  # a doubling that adds less than this on validation: MSE has stopped gaining
 
 
 def budget_configs(profile: str, data: str | None, budgets=None, overrides: list[str] = ()) -> dict[str, RunConfig]:
     """`ours-mse-<it>` and `ours-pecl-<it>` for each budget (iterations) of the profile."""
     budgets = budgets or BUDGETS[profile]
-    variants = {f"{method}-{it}": (method, [f"train.iterations={it}"]) for it in budgets for method in LOSSES}
+    variants = {f"{method}-{it}": (method, [f"train.iterations={it}"]) for it in budgets for method in LOSS_LABELS}
     return variant_configs(profile, data, variants, overrides)
 
 
@@ -55,7 +55,7 @@ def budget_sweep(
     rows = []
     for name, s in scored.items():
         method = name.rsplit("-", 1)[0]
-        row = {"name": name, "loss": LOSSES[method], "iterations": s.config.train.iterations}
+        row = {"name": name, "loss": LOSS_LABELS[method], "iterations": s.config.train.iterations}
         row["patches"] = s.config.train.iterations * s.config.train.batch_size
         row["run"] = s.run.name if s.run else None
         row["error"] = s.error

@@ -20,6 +20,7 @@ from torch import nn
 from lpsr.config import RunConfig, load_config
 from lpsr.data import PlateProtocol, data_root, load_plates
 from lpsr.evaluate import evaluate, load_model
+from lpsr.inference import inference_bf16
 from lpsr.methods import METHODS, PAPER_TABLE1, TABLE1
 from lpsr.metrics import paired_difference
 from lpsr.models import count_parameters
@@ -69,22 +70,23 @@ def train_and_score(configs: dict[str, RunConfig], runs_dir: str | Path, out: st
                 continue
             model = load_model(run, config.model.scale)[0]
         key = run.name if run else config.model.name
-        summary = _cached_summary(Path(out) / name, key, test, ocr)
+        summary = _cached_summary(Path(out) / name, key, test, ocr, "bf16" if inference_bf16("auto", "cpu") else "fp32")
         if summary is None:
             summary = evaluate(model, test, Path(out) / name, method=name, reader=reader, run=key)
         scored[name] = Scored(config, model, run, summary)
     return scored
 
 
-def _cached_summary(folder: Path, run: str, test, ocr: bool) -> dict | None:
-    """The summary already in `folder` when it scored the same run on the same test plates (with
-    OCR if asked for): an unchanged book re-evaluates nothing."""
+def _cached_summary(folder: Path, run: str, test, ocr: bool, precision: str) -> dict | None:
+    """The summary already in `folder` when it scored the same run on the same test plates at the
+    same inference `precision` (with OCR if asked for): an unchanged book re-evaluates nothing."""
     try:
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     same = (
         summary.get("run") == run
+        and summary.get("precision") == precision
         and summary.get("n") == len(test)
         and summary.get("data") == {"root": test.summary.get("root"), "split": test.summary.get("split")}
         and summary.get("protocol") == json.loads(json.dumps(asdict(test.protocol)))

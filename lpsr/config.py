@@ -215,10 +215,9 @@ def _value_rules(config: RunConfig) -> dict[str, tuple]:
     from lpsr.data import CROPS, SCALES
     from lpsr.encoder import INITS
     from lpsr.esrgan_loss import GAN_SELECTS
-    from lpsr.losses import DISTANCES, READINGS, WEIGHTINGS
+    from lpsr.losses import DISTANCES, LOSSES, READINGS, WEIGHTINGS
     from lpsr.models import MODELS
     from lpsr.resize import KERNELS
-    from lpsr.train import LOSSES
 
     def one_of(choices):
         return (lambda value: value in choices), f"one of {', '.join(map(str, choices))}"

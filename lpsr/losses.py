@@ -28,6 +28,8 @@ from torch import nn
 READINGS = ("paper", "positive", "positive-linear")
 WEIGHTINGS = ("fixed", "paper", "uncertainty")
 DISTANCES = ("l1", "l2")
+# every training loss `lpsr.train.build_loss` builds: MSE, PECL, ESRGAN's (lpsr.esrgan_loss), TBSRN's (lpsr.text_focus_loss)
+LOSSES = ("mse", "pecl", "esrgan", "text")
 
 
 def embedding_distance(a: torch.Tensor, b: torch.Tensor, distance: str = "l1") -> torch.Tensor:

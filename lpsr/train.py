@@ -208,16 +208,12 @@ def run_dir_for(config: RunConfig, runs_dir: str | Path, fingerprint: str) -> Pa
     return Path(runs_dir) / f"{config.model.name}-{config.loss.name}-{config.run_id(fingerprint)}"
 
 
-LOSSES = ("mse", "pecl", "esrgan", "text")
-
 
 def build_loss(config: RunConfig, root: Path, progress: bool = True, train_plates=None) -> TrainingLoss:
     """The configured loss with the networks it needs: the Siamese encoder of PECL, ESRGAN's
     perceptual encoder and discriminator, TBSRN's plate classifier (`train_plates` feed its
     whole-plate terms). A `plates` encoder is pretrained here on first use, then cached."""
     loss = config.loss
-    if loss.name not in LOSSES:
-        raise ValueError(f"unknown loss {loss.name!r}; choose one of {', '.join(LOSSES)}")
     if loss.name == "mse":
         return PECLLoss(None)
     from lpsr.encoder import build_encoder, plate_encoder_path, pretrain_plate_encoder

@@ -127,3 +127,21 @@ def test_compare_trains_every_method_and_writes_table1(tmp_path, synthetic_root,
     for name in TABLE1:
         assert (tmp_path / "t1" / name / "per_plate.csv").is_file()
     assert "wrote" in capsys.readouterr().out
+
+
+def test_a_saved_test_score_is_reused_only_at_the_same_inference_precision(tmp_path):
+    import json
+    from dataclasses import asdict
+
+    from lpsr.compare import _cached_summary
+    from lpsr.data import PlateProtocol
+
+    class Plates(list):
+        summary, protocol = {"root": "/data", "split": "test"}, PlateProtocol()
+
+    test = Plates([0, 1, 2])
+    saved = {"run": "lpsr-mse-x", "precision": "fp32", "n": 3, "data": test.summary, "protocol": asdict(test.protocol)}
+    (tmp_path / "summary.json").write_text(json.dumps(saved), encoding="utf-8")
+    (tmp_path / "per_plate.csv").write_text("file\n", encoding="utf-8")
+    assert _cached_summary(tmp_path, "lpsr-mse-x", test, False, "fp32") == saved
+    assert _cached_summary(tmp_path, "lpsr-mse-x", test, False, "bf16") is None  # scored again, not mixed
