@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from lpsr.data import PlateProtocol, data_root, load_plates
-from lpsr.evaluate import evaluate
+from lpsr.data.plates import PlateProtocol, data_root, load_plates
+from lpsr.evaluation.evaluate import evaluate
 from lpsr.inference import super_resolve
 from lpsr.models import build_model
-from lpsr.ocr import PlateReader
+from lpsr.evaluation.ocr import PlateReader
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_speed import cpu_name  # noqa: E402

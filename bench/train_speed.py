@@ -37,11 +37,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lpsr.data import PlateProtocol, data_root, load_plates
-from lpsr.encoder import build_encoder
-from lpsr.losses import PECLLoss
+from lpsr.data.plates import PlateProtocol, data_root, load_plates
+from lpsr.losses.encoder import build_encoder
+from lpsr.losses.pecl import PECLLoss
 from lpsr.models import build_model
-from lpsr.patches import PlatePatches
+from lpsr.data.patches import PlatePatches
 from lpsr.precision import BF16_CPU_FLAGS, CompiledOrEager, cpu_flags, native_bf16
 
 

@@ -6,12 +6,12 @@ import json
 import sys
 from pathlib import Path
 
-from lpsr.ccpd import CCPDNameError
-from lpsr.methods import METHODS, TABLE1
+from lpsr.data.ccpd import CCPDNameError
+from lpsr.study.methods import METHODS, TABLE1, method_config
 
 
 def _data_root(args) -> Path:
-    from lpsr.data import data_root
+    from lpsr.data.plates import data_root
 
     return data_root(args.data, args.synthetic_frames, args.synthetic_seed)
 
@@ -34,13 +34,13 @@ def _output_folder(path: str, option: str) -> Path:
 
 
 def _protocol(args):
-    from lpsr.data import PlateProtocol
+    from lpsr.data.plates import PlateProtocol
 
     return PlateProtocol(scale=args.scale, crop=args.crop, kernel=args.kernel)
 
 
 def cmd_data(args) -> None:
-    from lpsr.data import load_plates
+    from lpsr.data.plates import load_plates
 
     root = _data_root(args)
     for split in args.splits:
@@ -53,15 +53,15 @@ def cmd_data(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from lpsr.config import load_config
-    from lpsr.train import TrainingError, diverged_at, train
+    from lpsr.training.runs import diverged_at
+    from lpsr.training.train import TrainingError, train
 
     overrides = list(args.set)
     if args.data:
         overrides.append(f"data.root={json.dumps(args.data)}")  # quoted: a folder named 2024 or yes stays a string
     if args.iterations:
         overrides.append(f"train.iterations={args.iterations}")
-    config = load_config(args.profile, args.config, overrides, method=args.method)
+    config = method_config(args.method, args.profile, args.config, overrides)
     run_dir = train(config, _output_folder(args.runs, "--runs"), progress=not args.quiet, retrain=args.retrain)
     done = run_dir / "done.json"
     print(run_dir)
@@ -72,7 +72,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from lpsr.compare import compare
+    from lpsr.study.compare import compare
 
     table = compare(args.methods, args.profile, args.data, _output_folder(args.runs, "--runs"), _output_folder(args.out, "--out"), args.set, ocr=not args.no_ocr, progress=not args.quiet)
     print(table.drop(columns=["run"]).to_markdown())
@@ -80,7 +80,7 @@ def cmd_compare(args) -> None:
 
 
 def cmd_encoder_pretrain(args) -> None:
-    from lpsr.encoder import plate_encoder_path, pretrain_plate_encoder
+    from lpsr.losses.plate_reader import plate_encoder_path, pretrain_plate_encoder
 
     root = _data_root(args)
     settings = {"iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed}
@@ -92,8 +92,8 @@ def cmd_encoder_pretrain(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    from lpsr.data import has_split, load_plates
-    from lpsr.evaluate import evaluate, load_model
+    from lpsr.data.plates import has_split, load_plates
+    from lpsr.evaluation.evaluate import evaluate, load_model
 
     out = _output_folder(args.out, "--out")
     root = _data_root(args)
@@ -105,7 +105,7 @@ def cmd_eval(args) -> None:
     model, name = load_model(args.model, args.scale)
     reader = None
     if args.ocr:
-        from lpsr.ocr import PlateReader
+        from lpsr.evaluation.ocr import PlateReader
 
         reader = PlateReader(args.ocr_model)
     summary = evaluate(model, plates, out, method=name, crop_border=args.crop_border, reader=reader)
@@ -116,7 +116,7 @@ def cmd_eval(args) -> None:
 
 
 def cmd_upscale(args) -> None:
-    from lpsr.upscale import upscale_paths
+    from lpsr.evaluation.upscale import upscale_paths
 
     failures = upscale_paths(args.input, args.output, args.model, ccpd_frame=args.ccpd_frame, ocr=args.ocr)
     if failures:
@@ -124,7 +124,7 @@ def cmd_upscale(args) -> None:
 
 
 def cmd_book(args) -> None:
-    from lpsr.book import BookError, build_book
+    from lpsr.study.book import BookError, build_book
 
     try:
         html = build_book(profile=args.profile, data=args.data, runs_dir=args.runs, out=args.out, only=args.chapters, small_plates=args.small_plates, cell_timeout=args.cell_timeout)
@@ -221,13 +221,14 @@ def main(argv: list[str] | None = None) -> None:
     """Run a command. A problem ends it with one line `lpsr <command>: error: ...` on stderr and
     exit status 2 (1: `upscale` could not do some of its files); a signal that stops training
     exits 128 + its number (130 for Ctrl-C, 143 for SIGTERM) once the checkpoint is written."""
-    from lpsr.data import DataError
-    from lpsr.train import TrainingError
+    from lpsr.data.plates import DataError
+    from lpsr.files import CheckpointError
+    from lpsr.training.train import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DataError, TrainingError, CCPDNameError, OSError, ValueError, KeyError) as error:
+    except (DataError, TrainingError, CheckpointError, CCPDNameError, OSError, ValueError, KeyError) as error:
         print(f"lpsr {args.command}: error: {_one_line(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as error:

@@ -17,6 +17,14 @@ from pathlib import Path
 
 import yaml
 
+from lpsr.data.degradation import KERNELS
+from lpsr.data.plates import CROPS, SCALES
+from lpsr.losses.encoder import INITS
+from lpsr.losses.esrgan import GAN_SELECTS
+from lpsr.losses.pecl import DISTANCES, LOSSES, READINGS, WEIGHTINGS
+from lpsr.models import MODELS
+from lpsr.precision import resolve_bf16, resolve_compile
+
 
 @dataclass
 class DataConfig:
@@ -24,7 +32,7 @@ class DataConfig:
     synthetic_frames: int = 600  # frames generated when root is None
     synthetic_seed: int = 0
     crop: str = "rectified"  # "rectified" (4-vertex perspective warp) or "bbox"
-    kernel: str = "bicubic"  # LR downscale kernel (lpsr.resize)
+    kernel: str = "bicubic"  # LR downscale kernel (lpsr.data.degradation)
     patch_size: int = 64  # HR training patch side (LR side = patch_size / scale)
     val_plates: int = 0  # validate on the first N val plates; 0: all
 
@@ -40,7 +48,7 @@ class ModelConfig:
 class LossConfig:
     """The training loss: plain MSE, or PECL in one of its readings (lpsr.losses)."""
 
-    name: str = "mse"  # "mse", "pecl", "esrgan" (lpsr.esrgan_loss), "text" (TBSRN's, lpsr.text_focus_loss)
+    name: str = "mse"  # "mse", "pecl", "esrgan" (lpsr.losses.esrgan), "text" (TBSRN's, lpsr.losses.text_focus)
     distance: str = "l1"  # D: "l1" (Manhattan, eq. 18) or "l2" (Euclidean)
     reading: str = "positive"  # contrastive term: "paper" (eq. 17 as written), "positive" (D^2), "positive-linear" (D)
     margin: float = 2.0  # m of eq. 17
@@ -104,8 +112,6 @@ class RunConfig:
     def resolved_precision(self, device=None) -> dict:
         """What train.bf16 (auto, true or false) and train.compile resolve to on `device`
         (default: train.device), and why: what env.json records."""
-        from lpsr.precision import resolve_bf16, resolve_compile
-
         device = self.train.device if device is None else device
         bf16, bf16_reason = resolve_bf16(self.train.bf16, device)
         compile_, compile_reason = resolve_compile(self.train.compile)
@@ -212,13 +218,6 @@ def _type_error(name: str, value, annotation: str) -> str | None:
 def _value_rules(config: RunConfig) -> dict[str, tuple]:
     """setting -> (accepts(value), what it accepts), in the order they are checked: the model
     first, since other rules depend on its scale and architecture."""
-    from lpsr.data import CROPS, SCALES
-    from lpsr.encoder import INITS
-    from lpsr.esrgan_loss import GAN_SELECTS
-    from lpsr.losses import DISTANCES, LOSSES, READINGS, WEIGHTINGS
-    from lpsr.models import MODELS
-    from lpsr.resize import KERNELS
-
     def one_of(choices):
         return (lambda value: value in choices), f"one of {', '.join(map(str, choices))}"
 
@@ -287,17 +286,15 @@ def validate_config(config: RunConfig) -> RunConfig:
     return config
 
 
-def load_config(profile: str = "cpu", file: str | Path | None = None, overrides: list[str] = (), method: str | None = None) -> RunConfig:
-    """The profile, then a method's settings (lpsr.methods), then a YAML file, then overrides."""
+def load_config(profile: str = "cpu", file: str | Path | None = None, overrides: list[str] = (), sections: list[dict] = ()) -> RunConfig:
+    """The profile, then `sections` (a method's settings: lpsr.study.methods.method_config), then a
+    YAML file, then overrides."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     config = RunConfig()
     _merge(config, PROFILES[profile])
-    if method:
-        from lpsr.methods import method_settings
-
-        for settings in method_settings(method, profile):
-            _merge(config, settings)
+    for settings in sections:
+        _merge(config, settings)
     if file:
         _merge(config, _read_config_file(file))
     for override in overrides:

@@ -36,7 +36,7 @@ def ccpd_mini(shared_data) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_root(isolated_cache) -> Path:
-    from lpsr.data import data_root
+    from lpsr.data.plates import data_root
 
     return data_root(None, synthetic_frames=120, seed=0)
 

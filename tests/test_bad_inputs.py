@@ -29,7 +29,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lpsr.ccpd import ccpd_name
+from lpsr.data.ccpd import ccpd_name
 from lpsr.cli import main
 
 FRAME_SIZE = (128, 64)  # w, h
@@ -198,7 +198,7 @@ class Case:
 
 def _stop_at_first_validation(monkeypatch) -> None:
     """A real SIGTERM to this process at the first validation."""
-    import lpsr.train as train_module
+    import lpsr.training.train as train_module
 
     validate = train_module.validate
 
@@ -225,7 +225,8 @@ def _empty_last(tmp: Path, fx: Fixtures, keep_previous: bool) -> list:
 
 
 def _assert_finished_whole(tmp: Path) -> None:
-    from lpsr.train import load_checkpoint, read_log
+    from lpsr.files import load_checkpoint
+    from lpsr.training.runs import read_log
 
     (run,) = (tmp / "runs").iterdir()
     steps, vals = read_log(run)

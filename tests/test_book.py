@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lpsr.book import browser_check, build_book, chapters
+from lpsr.study.book import browser_check, build_book, chapters
 
 
 def test_smoke_book_builds(tmp_path, synthetic_root, smoke_runs, shared_data):
@@ -44,7 +44,7 @@ def _chapter(path: Path, *sources: str) -> None:
 def test_a_stalled_chapter_stops_with_its_cell_named_and_keeps_the_chapters_before_it(tmp_path):
     import shutil
 
-    from lpsr.book import PROJECT, BookError
+    from lpsr.study.book import PROJECT, BookError
 
     project = tmp_path / "project"
     (project / "notebooks").mkdir(parents=True)

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from lpsr.budget import BUDGETS, budget_configs, budget_findings, budget_table, gap_trend, mse_plateau
-from lpsr.config import load_config
+from lpsr.study.budget import BUDGETS, budget_configs, budget_findings, budget_table, gap_trend, mse_plateau
+from lpsr.study.methods import method_config
 
 
 def _frame(mse_val, gaps, its=(1000, 2000, 4000, 8000)):
@@ -20,8 +20,8 @@ def _frame(mse_val, gaps, its=(1000, 2000, 4000, 8000)):
 def test_budget_runs_at_the_profile_budget_are_table_1s():
     configs = budget_configs("cpu", None)
     assert list(configs) == [f"{m}-{it}" for it in BUDGETS["cpu"] for m in ("ours-mse", "ours-pecl")]
-    assert configs["ours-mse-1000"].run_id() == load_config("cpu", method="ours-mse").run_id()
-    assert configs["ours-pecl-1000"].run_id() == load_config("cpu", method="ours-pecl").run_id()
+    assert configs["ours-mse-1000"].run_id() == method_config("ours-mse", "cpu").run_id()
+    assert configs["ours-pecl-1000"].run_id() == method_config("ours-pecl", "cpu").run_id()
     assert configs["ours-pecl-8000"].train.iterations == 8000 and configs["ours-pecl-8000"].loss.name == "pecl"
 
 

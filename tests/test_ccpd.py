@@ -1,6 +1,6 @@
 import pytest
 
-from lpsr.ccpd import CCPDNameError, ccpd_name, decode_plate, encode_plate, parse_ccpd_name
+from lpsr.data.ccpd import CCPDNameError, ccpd_name, decode_plate, encode_plate, parse_ccpd_name
 
 BLUE = "025-95_113-154&383_386&473-386&473_177&454_154&383_363&402-0_0_22_27_27_33_16-37-15.jpg"
 GREEN = "004636015325670498-90_268-329&567_450&602-450&602_329&601_330&569_449&567-0_0_3_26_26_33_27_33-176-28.jpg"

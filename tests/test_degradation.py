@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import cv2
 
-from lpsr.degradation import blockiness_map, blur_map, degradation_maps, noise_map
+from lpsr.study.degradation_maps import blockiness_map, blur_map, degradation_maps, noise_map
 
 
 def _texture(seed=0, size=(48, 144)):

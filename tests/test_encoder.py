@@ -7,17 +7,8 @@ import pytest
 import torch
 import torchvision
 
-from lpsr.encoder import (
-    BLANK,
-    IMAGENET_FILE,
-    INITS,
-    PlateEncoder,
-    plate_labels,
-    build_encoder,
-    imagenet_weights_path,
-    plate_encoder_path,
-    pretrain_plate_encoder,
-)
+from lpsr.losses.encoder import IMAGENET_FILE, INITS, PlateEncoder, build_encoder, imagenet_weights_path
+from lpsr.losses.plate_reader import BLANK, plate_labels, plate_encoder_path, pretrain_plate_encoder
 
 FAST = dict(iterations=6, batch_size=8, size=(32, 96))  # a smoke pretraining: seconds on one thread
 
@@ -157,11 +148,11 @@ def test_pretraining_writes_the_encoder_and_its_scores(pretrained):
 
 
 def test_a_second_pretraining_is_a_cache_hit(pretrained, monkeypatch):
-    import lpsr.data
+    import lpsr.data.plates
 
     root, out_dir, path = pretrained
     stamp = path.stat().st_mtime_ns
-    monkeypatch.setattr(lpsr.data, "load_plates", lambda *a, **k: pytest.fail("a cache hit must not load plates"))
+    monkeypatch.setattr(lpsr.data.plates, "load_plates", lambda *a, **k: pytest.fail("a cache hit must not load plates"))
     started = time.perf_counter()
     assert pretrain_plate_encoder(root, plate_encoder_path(root, **FAST), progress=False, **FAST) == path
     assert time.perf_counter() - started < 2 and path.stat().st_mtime_ns == stamp

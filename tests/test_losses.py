@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lpsr.losses import LossWeights, PECLLoss, contrastive_step, contrastive_term, embedding_distance
+from lpsr.losses.pecl import LossWeights, PECLLoss, contrastive_step, contrastive_term, embedding_distance
 
 
 def test_distances_on_hand_made_vectors():

@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from lpsr.config import load_config
-from lpsr.encoder import PlateClassifier, plate_labels
-from lpsr.esrgan_loss import ESRGANLoss
-from lpsr.methods import METHODS, PAPER_TABLE1, TABLE1, method_settings
+from lpsr.losses.plate_reader import PlateClassifier, plate_labels
+from lpsr.losses.esrgan import ESRGANLoss
+from lpsr.study.methods import METHODS, PAPER_TABLE1, TABLE1, method_config, method_settings
 from lpsr.models import MODELS, build_model, count_parameters
 from lpsr.models.esrgan import VGGDiscriminator
 from lpsr.models.tbsrn import positional_encoding_2d
-from lpsr.text_focus_loss import TextFocusedLoss
+from lpsr.losses.text_focus import TextFocusedLoss
 
 # parameters at x8 (the paper's Table 1 in the comment)
 PARAMETERS = {
@@ -54,22 +54,22 @@ def test_position_encoding_separates_rows_and_columns():
 def test_every_table1_method_resolves_to_a_registered_architecture():
     assert set(TABLE1) <= set(METHODS) and set(PAPER_TABLE1) <= set(METHODS)
     for name in TABLE1:
-        config = load_config("smoke", method=name)
+        config = method_config(name, "smoke")
         assert config.model.name == METHODS[name].model in MODELS
-    assert load_config("smoke", method="esrgan").loss.name == "esrgan"
-    assert load_config("smoke", method="tbsrn").loss.name == "text"
+    assert method_config("esrgan", "smoke").loss.name == "esrgan"
+    assert method_config("tbsrn", "smoke").loss.name == "text"
     assert method_settings("msrn", "cpu")[0] == {"model": {"name": "msrn"}}
     # the heaviest competitors' cpu budget is their own; other profiles keep the profile's
-    assert load_config("cpu", method="swinir").train.iterations == load_config("cpu").train.iterations // 2
-    assert load_config("smoke", method="swinir").train.iterations == load_config("smoke").train.iterations
-    assert load_config("smoke", method="lpsr").model.name == "lpsr"  # any architecture is a method
-    assert load_config("smoke", overrides=["loss.name=mse"], method="esrgan").loss.name == "mse"  # overrides win
+    assert method_config("swinir", "cpu").train.iterations == load_config("cpu").train.iterations // 2
+    assert method_config("swinir", "smoke").train.iterations == load_config("smoke").train.iterations
+    assert method_config("lpsr", "smoke").model.name == "lpsr"  # any architecture is a method
+    assert method_config("esrgan", "smoke", overrides=["loss.name=mse"]).loss.name == "mse"  # overrides win
     with pytest.raises(ValueError, match="unknown method"):
-        load_config("smoke", method="nope")
+        method_config("nope", "smoke")
 
 
 def _esrgan_loss(gan_start):
-    from lpsr.encoder import build_encoder
+    from lpsr.losses.encoder import build_encoder
 
     torch.manual_seed(0)
     return ESRGANLoss(build_encoder(16, "random"), VGGDiscriminator(64), gan_start)
@@ -95,7 +95,7 @@ def test_esrgan_trains_psnr_first_then_with_its_discriminator():
 
 
 def test_plate_classifier_class_maps_and_text_focused_loss(ccpd_mini):
-    from lpsr.data import PlateProtocol, load_plates
+    from lpsr.data.plates import PlateProtocol, load_plates
 
     torch.manual_seed(0)
     classifier = PlateClassifier((48, 144)).eval().requires_grad_(False)
@@ -133,8 +133,8 @@ def test_a_saved_test_score_is_reused_only_at_the_same_inference_precision(tmp_p
     import json
     from dataclasses import asdict
 
-    from lpsr.compare import _cached_summary
-    from lpsr.data import PlateProtocol
+    from lpsr.study.compare import _cached_summary
+    from lpsr.data.plates import PlateProtocol
 
     class Plates(list):
         summary, protocol = {"root": "/data", "split": "test"}, PlateProtocol()

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lpsr import ocr
-from lpsr.ocr import char_accuracy, levenshtein, normalize_plate_text, ocr_scores
+from lpsr.evaluation import ocr
+from lpsr.evaluation.ocr import char_accuracy, levenshtein, normalize_plate_text, ocr_scores
 
 REPO = Path(__file__).resolve().parents[1]
 PLATES_94 = Path(os.environ.get("LPSR_DATA") or "/nonexistent") / "plates-94x24"
@@ -108,7 +108,7 @@ def test_model_dir_assembled_once(tmp_path):
 @pytest.fixture(scope="module")
 def hr_plates(ccpd_mini):
     """The test split's HR plates, through the package's own pipeline."""
-    from lpsr.data import PlateProtocol, load_plates
+    from lpsr.data.plates import PlateProtocol, load_plates
 
     return load_plates(ccpd_mini, "test", PlateProtocol(), progress=False)
 
@@ -185,7 +185,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 interfaces = sorted(name for _, name in socket.if_nameindex())
-from lpsr.ocr import PlateReader, ocr_model_dir
+from lpsr.evaluation.ocr import PlateReader, ocr_model_dir
 path = Path(sys.argv[1])
 reader = PlateReader(threads=1)
 (text, conf), = reader.read([np.asarray(Image.open(path).convert("RGB"))])
@@ -218,7 +218,7 @@ def test_reader_offline(tmp_path):
 def test_evaluation_with_ocr_writes_reading_columns(reader, hr_plates, tmp_path):
     from dataclasses import replace
 
-    from lpsr.evaluate import evaluate, load_model
+    from lpsr.evaluation.evaluate import evaluate, load_model
 
     six = replace(hr_plates, hr=hr_plates.hr[:6], lr=hr_plates.lr[:6], files=hr_plates.files[:6], texts=hr_plates.texts[:6])
     summary = evaluate(load_model("bicubic")[0], six, tmp_path, method="bicubic", reader=reader)

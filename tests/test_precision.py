@@ -76,7 +76,7 @@ def test_a_compile_failure_falls_back_to_eager(monkeypatch):
 
 
 def test_env_json_records_the_resolved_precision(tmp_path, synthetic_root):
-    from lpsr.train import train
+    from lpsr.training.train import train
 
     run_dir = train(load_config("smoke", overrides=["train.iterations=2", "train.val_every=2"]), tmp_path, progress=False)
     record = json.loads((run_dir / "env.json").read_text())["precision"]

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lpsr.ablation import sweep_configs, variant_configs
-from lpsr.evaluate import load_model
-from lpsr.real_plates import labelled_plates, read_before_and_after
-from lpsr.report import ablation_figure, ocr_agreement, psnr_contrast
-from lpsr.train import validation_points
+from lpsr.study.ablation import sweep_configs, variant_configs
+from lpsr.evaluation.evaluate import load_model
+from lpsr.study.real_plates import labelled_plates, read_before_and_after
+from lpsr.study.figures import ablation_figure, ocr_agreement, psnr_contrast
+from lpsr.training.train import validation_points
 
 
 def test_sweep_names_every_d_and_distance_and_shares_the_headline_run():
@@ -83,8 +83,8 @@ def test_real_plates_are_read_as_they_are_and_after_each_model(shared_data, tmp_
 
 
 def test_plate_explorer_shows_the_chosen_plate_and_method(ccpd_mini):
-    from lpsr.data import PlateProtocol, load_plates
-    from lpsr.explorer import plate_explorer, plate_view
+    from lpsr.data.plates import PlateProtocol, load_plates
+    from lpsr.study.explorer import plate_explorer, plate_view
 
     plates = load_plates(ccpd_mini, "val", PlateProtocol(), progress=False)
     models = {"bicubic": load_model("bicubic")[0]}
@@ -101,14 +101,14 @@ def test_plate_explorer_shows_the_chosen_plate_and_method(ccpd_mini):
 
 
 def test_moving_average_keeps_the_scale_and_length_of_a_short_series():
-    from lpsr.report import moving_average
+    from lpsr.study.figures import moving_average
 
     assert np.allclose(moving_average([0.99] * 20, 25), 0.99)  # a 20-iteration run is not scaled by 20/25
     assert np.allclose(moving_average([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
 
 
 def test_loss_curves_plot_at_the_logged_iterations_with_one_legend(tmp_path):
-    from lpsr.report import loss_curves
+    from lpsr.study.figures import loss_curves
 
     runs = {}
     for name, value in (("a", 0.99), ("b", 0.5)):

@@ -1,4 +1,4 @@
-"""Synthetic CCPD frames (`lpsr.synthetic`) and the CJK font (`lpsr.fonts`)."""
+"""Synthetic CCPD frames (`lpsr.data.synthetic`) and the CJK font (`lpsr.data.fonts`)."""
 import warnings
 
 import cv2
@@ -10,9 +10,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from lpsr.ccpd import ADS, ALPHABETS, PROVINCES, decode_plate, parse_ccpd_name
-from lpsr.fonts import cjk_font_path, use_cjk_font
-from lpsr.synthetic import _render_plate, write_synthetic_ccpd
+from lpsr.data.ccpd import ADS, ALPHABETS, PROVINCES, decode_plate, parse_ccpd_name
+from lpsr.data.fonts import cjk_font_path, use_cjk_font
+from lpsr.data.synthetic import _render_plate, write_synthetic_ccpd
 
 N_FRAMES = 60
 FRAME_SIZE = (480, 640)  # width, height
@@ -197,7 +197,7 @@ def test_cjk_font_path_exists():
 
 
 def test_cjk_font_path_says_how_to_install(monkeypatch):
-    monkeypatch.setattr("lpsr.fonts.importlib.util.find_spec", lambda name: None)
+    monkeypatch.setattr("lpsr.data.fonts.importlib.util.find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match="pip install mplfonts==0.0.11"):
         cjk_font_path()
 

@@ -8,8 +8,11 @@ import torch
 from PIL import Image
 
 from lpsr.cli import main
+from lpsr.study.methods import method_config
 from lpsr.config import load_config, parse_override
-from lpsr.train import TrainingError, TrainingStopped, diverged_at, load_checkpoint, read_log, run_summary, train
+from lpsr.files import load_checkpoint
+from lpsr.training.runs import diverged_at, read_log, run_summary
+from lpsr.training.train import TrainingError, TrainingStopped, train
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +47,9 @@ def test_a_finished_run_is_returned_without_training(smoke_run):
 @pytest.mark.parametrize("method", [None, "esrgan"])  # ESRGAN: the GAN phase (its discriminator) starts at 3
 def test_training_is_deterministic_and_resumes(tmp_path, synthetic_root, monkeypatch, method):
     """3 iterations, SIGTERM, resume for 3 more == 6 straight (same weights)."""
-    import lpsr.train as train_module
+    import lpsr.training.train as train_module
 
-    config = load_config("smoke", overrides=["train.iterations=6", "train.val_every=3", "train.lr=1e-3"], method=method)
+    config = method_config(method, "smoke", overrides=["train.iterations=6", "train.val_every=3", "train.lr=1e-3"])
     straight = train(config, tmp_path / "a", progress=False)
     lrs = [s["lr"] for s in read_log(straight)[0]]
     if method == "esrgan":  # the GAN phase trains the generator at ESRGAN's own lr
@@ -79,7 +82,7 @@ def test_training_is_deterministic_and_resumes(tmp_path, synthetic_root, monkeyp
 
 
 def test_non_finite_loss_stops_with_a_message(tmp_path, synthetic_root, monkeypatch):
-    import lpsr.losses as losses_module
+    import lpsr.losses.pecl as losses_module
 
     monkeypatch.setattr(losses_module.F, "mse_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(TrainingError, match="loss diverged at iteration 1: nan, non-finite"):
@@ -87,7 +90,7 @@ def test_non_finite_loss_stops_with_a_message(tmp_path, synthetic_root, monkeypa
 
 
 def test_exploding_loss_stops_as_divergence(tmp_path, synthetic_root, monkeypatch):
-    import lpsr.losses as losses_module
+    import lpsr.losses.pecl as losses_module
 
     real_mse, calls = losses_module.F.mse_loss, []
 

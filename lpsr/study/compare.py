@@ -17,14 +17,16 @@ from pathlib import Path
 import pandas as pd
 from torch import nn
 
-from lpsr.config import RunConfig, load_config
-from lpsr.data import PlateProtocol, data_root, load_plates
-from lpsr.evaluate import evaluate, load_model
+from lpsr.config import RunConfig
+from lpsr.data.plates import PlateProtocol, data_root, load_plates
+from lpsr.evaluation.evaluate import evaluate, load_model
 from lpsr.inference import inference_bf16
-from lpsr.methods import METHODS, PAPER_TABLE1, TABLE1
+from lpsr.study.methods import method_config, METHODS, PAPER_TABLE1, TABLE1
 from lpsr.metrics import paired_difference
 from lpsr.models import count_parameters
-from lpsr.train import TrainingError, run_summary, train
+from lpsr.training.runs import run_summary
+from lpsr.files import CheckpointError
+from lpsr.training.train import TrainingError, train
 
 
 @dataclass
@@ -53,7 +55,7 @@ def train_and_score(configs: dict[str, RunConfig], runs_dir: str | Path, out: st
     test = test_plates(next(iter(configs.values())), progress)
     reader = None
     if ocr:
-        from lpsr.ocr import PlateReader
+        from lpsr.evaluation.ocr import PlateReader
 
         reader = PlateReader()
     scored = {}
@@ -64,7 +66,7 @@ def train_and_score(configs: dict[str, RunConfig], runs_dir: str | Path, out: st
         else:
             try:
                 run = train(config, runs_dir, progress=progress)
-            except (TrainingError, FileNotFoundError) as error:  # diverged, or a weights file to put in place
+            except (TrainingError, CheckpointError, FileNotFoundError) as error:  # diverged, or a weights file to put in place
                 print(f"{name}: {error}")
                 scored[name] = Scored(config, error=str(error).split(";")[0])
                 continue
@@ -109,7 +111,7 @@ def compare(
     if "bicubic" not in methods:
         methods = ["bicubic", *methods]  # the reference of the paired intervals
     extra = [*overrides, *([f"data.root={json.dumps(str(data))}"] if data else [])]  # quoted: a folder named 2024 stays a string
-    scored = train_and_score({name: load_config(profile, overrides=extra, method=name) for name in methods}, runs_dir, out, ocr, progress)
+    scored = train_and_score({name: method_config(name, profile, overrides=extra) for name in methods}, runs_dir, out, ocr, progress)
     rows = [_row(name, s) if s.summary else {"method": name, "SR method": _label(name), "note": s.error} for name, s in scored.items()]
     table = pd.DataFrame(rows).set_index("method").fillna("–")
     per_plate = {name: pd.read_csv(out / name / "per_plate.csv") for name, s in scored.items() if s.summary}

@@ -8,7 +8,7 @@ L1 distance between its attention maps on the two, L_content a (stroke-confusion
 cross-entropy of its predictions on SR against the label. Its recogniser reads English, not
 Chinese plates, so here the recogniser is the project's plate classifier (`plates` encoder:
 a ResNet-18 trunk + one classifier per character position, pretrained on HR train plates,
-lpsr.encoder): L_position is the L1 distance between its class maps (per position, where it
+lpsr.losses.encoder): L_position is the L1 distance between its class maps (per position, where it
 finds the true character, made an attention map by a spatial softmax) on SR and HR, L_content the cross-entropy of its 8 position
 classifiers on SR, summed over positions (plain cross-entropy: the stroke-confusion weights
 are built for the English alphabet).
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lpsr.encoder import PlateClassifier, plate_labels
-from lpsr.losses import TrainingLoss
+from lpsr.losses.plate_reader import PlateClassifier, plate_labels
+from lpsr.losses.pecl import TrainingLoss
 
 
 def _image(array: np.ndarray, device) -> torch.Tensor:

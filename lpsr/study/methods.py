@@ -9,6 +9,10 @@ here. `PAPER_TABLE1` holds the paper's own numbers, shown beside ours for refere
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from lpsr.config import RunConfig, load_config
+from lpsr.models import MODELS
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,16 @@ PAPER_TABLE1: dict[str, PaperRow] = {
 
 def method_settings(name: str, profile: str) -> list[dict]:
     """The config sections a method sets, in order: its model, its recipe, its profile budget."""
-    from lpsr.models import MODELS
-
     if name in METHODS:
         method = METHODS[name]
         return [{"model": {"name": method.model}}, method.settings, method.profiles.get(profile, {})]
     if name in MODELS:
         return [{"model": {"name": name}}]
     raise ValueError(f"unknown method {name!r}; Table 1 methods: {', '.join(METHODS)}; architectures: {', '.join(MODELS)}")
+
+
+def method_config(name: str | None, profile: str = "cpu", file: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    """The configuration of method `name` (a row of Table 1, or any architecture; None: the
+    profile's own model and loss) at `profile`: the profile, the method's settings, then a YAML
+    file and overrides (lpsr.config.load_config)."""
+    return load_config(profile, file, overrides, sections=method_settings(name, profile) if name else ())

@@ -2,14 +2,14 @@
 
 `write_synthetic_ccpd(root)` writes `root/synthetic/<CCPD file name>.jpg` and
 `root/splits/{train,val,test}.txt`, laid out like the real `ccpd-mini` set; the file name is the
-annotation and parses with `lpsr.ccpd.parse_ccpd_name`.
+annotation and parses with `lpsr.data.ccpd.parse_ccpd_name`.
 
 What is simulated:
 
 - One plate per frame. Blue plates: white text on blue with a white rim, 7 characters (province,
   letter, 5 letters or digits). About 15% green new-energy plates: black text on a light-green
   gradient, 8 characters (province, letter, D or F, 5 digits), as in CCPD2020.
-- Glyphs are Noto Sans CJK SC (`lpsr.fonts`), squeezed into the character cells of the standard
+- Glyphs are Noto Sans CJK SC (`lpsr.data.fonts`), squeezed into the character cells of the standard
   plate (GA 36-2018: 440x140 mm blue, 480x140 mm green, 90 mm high characters, separator dot
   after the 2nd character). The plate is drawn at 1 px per mm, then downscaled to a native width of
   140-300 px.

@@ -20,12 +20,12 @@ import torch
 from torch import nn
 
 from lpsr.config import config_from_dict
-from lpsr.data import PlateSet
+from lpsr.data.plates import PlateSet
 from lpsr.inference import inference_bf16, super_resolve
 from lpsr.metrics import calculate_ssim, psnr_rgb, psnr_y, summarize
 from lpsr.models import build_model
-from lpsr.ocr import char_accuracy, normalize_plate_text, ocr_scores
-from lpsr.train import load_checkpoint, write_atomic
+from lpsr.evaluation.ocr import char_accuracy, normalize_plate_text, ocr_scores
+from lpsr.files import load_checkpoint, write_atomic
 
 
 def load_model(spec: str | Path, scale: int = 8, device: str | torch.device = "cpu") -> tuple[nn.Module | None, str]:
@@ -83,7 +83,7 @@ def evaluate(
     """Score a model on whole plates; write per_plate.csv and summary.json into `out_dir`.
     `run` names the run folder the model comes from (kept in the summary).
 
-    With a `lpsr.ocr.PlateReader`, each SR plate is also read and compared with the plate text
+    With a `lpsr.evaluation.ocr.PlateReader`, each SR plate is also read and compared with the plate text
     of its CCPD file name (OCR text, confidence, exact match, character accuracy). `bf16`: true,
     false or "auto" (bf16 autocast where `device` computes bf16 natively); the summary records it."""
     bf16 = inference_bf16(bf16, device)

@@ -1,9 +1,9 @@
 """Does the answer change with budget? MSE against the headline PECL setting over training budget.
 
-`budget_sweep` trains `ours-mse` and `ours-pecl` (the headline PECL setting, `lpsr.methods`)
+`budget_sweep` trains `ours-mse` and `ours-pecl` (the headline PECL setting, `lpsr.study.methods`)
 at each of a profile's budgets (`BUDGETS`), each its own run with the profile's recipe (warm-up
 and a cosine schedule over that budget), selects each run's checkpoint on validation and scores
-it once on the test plates (`lpsr.compare.train_and_score`). The run at the profile's own
+it once on the test plates (`lpsr.study.compare.train_and_score`). The run at the profile's own
 iterations is the very run Table 1 uses. It returns one row per run and, for each budget, the
 paired PECL - MSE difference over the same test plates with its 95% bootstrap interval.
 """
@@ -15,11 +15,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lpsr.ablation import variant_configs
-from lpsr.compare import train_and_score
+from lpsr.study.ablation import variant_configs
+from lpsr.study.compare import train_and_score
 from lpsr.config import RunConfig
 from lpsr.metrics import paired_difference
-from lpsr.train import run_summary
+from lpsr.training.runs import run_summary
 
 # Iterations per profile, doubling: `cpu` from its own 1000 (Table 1) to 8x that; `paper` halves
 # down from its 1000k.

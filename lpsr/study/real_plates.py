@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from lpsr.data import IMAGE_SUFFIXES
+from lpsr.data.plates import IMAGE_SUFFIXES
 from lpsr.inference import super_resolve
-from lpsr.ocr import char_accuracy, normalize_plate_text
-from lpsr.upscale import InputError, read_image
+from lpsr.evaluation.ocr import char_accuracy, normalize_plate_text
+from lpsr.evaluation.upscale import InputError, read_image
 
 
 def labelled_plates(folder: str | Path, limit: int | None = None) -> tuple[list[Path], list[str]]:

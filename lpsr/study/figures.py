@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lpsr.ccpd import parse_ccpd_name
-from lpsr.data import read_rgb
-from lpsr.degradation import degradation_maps
-from lpsr.fonts import use_cjk_font
+from lpsr.data.ccpd import parse_ccpd_name
+from lpsr.data.plates import read_rgb
+from lpsr.study.degradation_maps import degradation_maps
+from lpsr.data.fonts import use_cjk_font
 from lpsr.inference import super_resolve
 from lpsr.metrics import contrast, psnr_rgb, psnr_y
-from lpsr.train import read_log
+from lpsr.training.runs import read_log
 
 
 def results_table(summaries: list[dict]) -> pd.DataFrame:
@@ -134,7 +134,7 @@ def method_grid(models: dict, plates, indices: list[int], width: float = 2.0):
 
 def degradation_figure(images: dict[str, np.ndarray]):
     """Paper Fig. 13: each named plate (HR, SR of each model) with its noise, blur and compression
-    maps (lpsr.degradation); each map column shares one colour scale."""
+    maps (lpsr.study.degradation_maps); each map column shares one colour scale."""
     maps = {name: degradation_maps(image) for name, image in images.items()}
     kinds = ("noise", "blur", "compression")
     limits = {k: (np.nanmin([m[k] for m in maps.values()]), np.nanpercentile([m[k] for m in maps.values()], 99)) for k in kinds}
@@ -168,7 +168,7 @@ def degradation_table(images: dict[str, list[np.ndarray]]) -> pd.DataFrame:
 def ablation_figure(frame: pd.DataFrame, keys=("psnr", "psnr_y"), names: dict | None = None):
     """Paper Fig. 8/9: a score against the embedding size d for each distance (median with its
     95% interval as a band where the score has one), MSE as a horizontal line with its band.
-    `frame` is `lpsr.ablation.embedding_sweep`'s table."""
+    `frame` is `lpsr.study.ablation.embedding_sweep`'s table."""
     labels = {"psnr": "PSNR (dB)", "psnr_y": "PSNR-Y (dB)", "ocr_conf": "OCRρ (median confidence)", "ocr_exact": "OCR exact match"}
     fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.4), squeeze=False)
     pecl, mse = frame[frame["loss"] == "pecl"], frame[frame["loss"] == "mse"]

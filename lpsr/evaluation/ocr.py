@@ -36,7 +36,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from lpsr.data import default_cache_dir
+from lpsr.data.plates import default_cache_dir
 
 MODEL_NAME = "PP-OCRv4_mobile_rec"
 REC_IMAGE_SHAPE = (3, 48, 320)  # C, H, W of PaddleOCR's RecResizeImg for PP-OCRv4
@@ -126,7 +126,7 @@ def ocr_model_dir(cache_dir: str | Path | None = None) -> Path:
     onnx, yml = target / "inference.onnx", target / "inference.yml"
     if onnx.is_file() and yml.is_file():
         return target
-    from lpsr.train import write_atomic  # (torch: imported only when the folder is assembled)
+    from lpsr.files import write_atomic# (torch: imported only when the folder is assembled)
 
     if not onnx.is_file():
         source = _installed_rapidocr_onnx()
@@ -290,7 +290,7 @@ def ocr_scores(preds: Sequence[tuple[str, float]], truths: Sequence[str]) -> dic
     """OCR figures of a set of plates, texts compared after `normalize_plate_text`.
 
     ``ocr_conf_mean``: mean recogniser confidence (the paper's OCRρ is the median, which
-    `lpsr.evaluate` adds); ``ocr_exact``: share of
+    `lpsr.evaluation.evaluate` adds); ``ocr_exact``: share of
     plates read exactly; ``ocr_char_acc``: mean `char_accuracy`; ``ocr_province_acc``: share
     whose first character (the province) is right; ``n``: number of plates. Means are NaN for
     no plates.

@@ -1,6 +1,6 @@
 """Training patches: random aligned (LR, HR) patch pairs from the train split's plates.
 
-The LR plate is made once from the whole HR plate (lpsr.data), and a patch pair is an
+The LR plate is made once from the whole HR plate (lpsr.data.plates), and a patch pair is an
 HR window of `patch_size` at a position on the scale grid with the LR window under it, so
 training sees exactly the degradation that evaluation applies to whole plates. Plates are
 drawn uniformly, then a position uniformly; no flips (plates carry text). Plates smaller
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lpsr.data import PlateSet
+from lpsr.data.plates import PlateSet
 
 
 class PlatePatches:

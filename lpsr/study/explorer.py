@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 
 from lpsr.inference import super_resolve
 from lpsr.metrics import calculate_ssim, psnr_rgb, psnr_y
-from lpsr.ocr import normalize_plate_text
-from lpsr.report import plate_grid
+from lpsr.evaluation.ocr import normalize_plate_text
+from lpsr.study.figures import plate_grid
 
 
 def plate_view(models: dict, plates, index: int, method: str, reader=None, cache: dict | None = None) -> tuple:

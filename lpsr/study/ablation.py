@@ -1,9 +1,9 @@
 """The paper's ablation (sec. 4.2.2, Fig. 8-11): PECL's embedding size d and distance against MSE,
 and any other set of named variants of the Table 1 methods (seeds, encoder initialisations).
 
-`embedding_sweep` trains the headline PECL setting (`lpsr.methods.PECL_HEADLINE`) for every
+`embedding_sweep` trains the headline PECL setting (`lpsr.study.methods.PECL_HEADLINE`) for every
 d and distance, and the same model with MSE alone, on one profile; each is selected on
-validation and scored once on the test plates (`lpsr.compare.train_and_score`), so the runs
+validation and scored once on the test plates (`lpsr.study.compare.train_and_score`), so the runs
 are the very ones Table 1 uses where the settings coincide (d = 128, L1). It returns one tidy
 row per run: the best validation PSNR-Y (which selected its checkpoint), the test median and 95%
 interval of PSNR and PSNR-Y, the OCR scores and the run folder.
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from lpsr.compare import train_and_score
-from lpsr.config import RunConfig, load_config
-from lpsr.train import diverged_at, run_summary
+from lpsr.study.compare import train_and_score
+from lpsr.config import RunConfig
+from lpsr.study.methods import method_config
+from lpsr.training.runs import diverged_at, run_summary
 
 DIMS = (64, 128, 256, 512)
 DISTANCES = ("l1", "l2")
@@ -24,10 +25,10 @@ DISTANCE_NAMES = {"l1": "Manhattan (L1)", "l2": "Euclidean (L2)"}
 
 
 def variant_configs(profile: str, data: str | None, variants: dict[str, tuple[str, list[str]]], overrides: list[str] = ()) -> dict[str, RunConfig]:
-    """Named configurations, each a method of `lpsr.methods` with its own settings on top of the
+    """Named configurations, each a method of `lpsr.study.methods` with its own settings on top of the
     profile, e.g. {"PECL, random encoder": ("ours-pecl", ["loss.encoder_init=random"])}."""
     extra = [*overrides, *([f"data.root={data}"] if data else [])]
-    return {name: load_config(profile, overrides=[*extra, *settings], method=method) for name, (method, settings) in variants.items()}
+    return {name: method_config(method, profile, overrides=[*extra, *settings]) for name, (method, settings) in variants.items()}
 
 
 def sweep_configs(profile: str = "cpu", data: str | None = None, dims=DIMS, distances=DISTANCES, overrides: list[str] = ()) -> dict[str, RunConfig]:

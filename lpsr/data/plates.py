@@ -3,7 +3,7 @@
 `load_plates(root, split, protocol)` lists a split's frames, parses every file name, cuts
 the plate (rectified from its four vertices by a perspective warp at native size, or the
 bounding box), crops it to a multiple of the scale (top-left kept), makes its LR
-counterpart with `lpsr.resize.downscale`, and caches both as one flat memory-mapped array
+counterpart with `lpsr.data.degradation.downscale`, and caches both as one flat memory-mapped array
 each, keyed by the frames and the protocol, so that a second run decodes nothing.
 
 Frames whose names do not parse, whose images do not decode, whose plate corners lie outside
@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from lpsr.ccpd import CCPDNameError, parse_ccpd_name
-from lpsr.resize import KERNELS, downscale
+from lpsr.data.ccpd import CCPDNameError, parse_ccpd_name
+from lpsr.data.degradation import KERNELS, downscale
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "val", "test")
@@ -54,7 +54,7 @@ class PlateProtocol:
 
     scale: int = 8
     crop: str = "rectified"  # "rectified": perspective warp of the 4 vertices; "bbox": bounding box
-    kernel: str = "bicubic"  # LR downscale kernel, see lpsr.resize
+    kernel: str = "bicubic"  # LR downscale kernel, see lpsr.data.degradation
     hr_size: str = "native"  # HR = the plate at its native size, cropped to a multiple of scale
 
     def __post_init__(self):
@@ -297,7 +297,7 @@ def data_root(root: str | Path | None, synthetic_frames: int = 600, seed: int = 
         if not root.is_dir():
             raise DataError(f"CCPD root {root} does not exist; give the folder that holds the frames (and splits/)")
         return root
-    from lpsr.synthetic import write_synthetic_ccpd
+    from lpsr.data.synthetic import write_synthetic_ccpd
 
     folder = Path(cache_dir or default_cache_dir()) / f"synthetic-{synthetic_frames}-seed{seed}"
     return write_synthetic_ccpd(folder, n_frames=synthetic_frames, seed=seed)

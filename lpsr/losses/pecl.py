@@ -28,7 +28,7 @@ from torch import nn
 READINGS = ("paper", "positive", "positive-linear")
 WEIGHTINGS = ("fixed", "paper", "uncertainty")
 DISTANCES = ("l1", "l2")
-# every training loss `lpsr.train.build_loss` builds: MSE, PECL, ESRGAN's (lpsr.esrgan_loss), TBSRN's (lpsr.text_focus_loss)
+# every training loss `lpsr.losses.build_loss` builds: MSE, PECL, ESRGAN's (lpsr.losses.esrgan), TBSRN's (lpsr.losses.text_focus)
 LOSSES = ("mse", "pecl", "esrgan", "text")
 
 
@@ -109,14 +109,15 @@ class LossWeights(nn.Module):
 
 class TrainingLoss(nn.Module):
     """What the training loop asks of a loss (PECL here; ESRGAN's and TBSRN's recipes in
-    lpsr.esrgan_loss and lpsr.text_focus_loss).
+    lpsr.losses.esrgan and lpsr.losses.text_focus).
 
     ``loss(sr, hr, iteration=..., model=..., generator=...)`` returns (total, terms) where
     terms are floats to log; a loss uses the context it needs and ignores the rest.
-    ``after_step(sr, hr)`` runs after the SR model's optimiser step (a GAN's discriminator
-    update) and returns more terms to log. ``encoder`` is a frozen network the loss rebuilds
+    ``after_step(sr, hr)`` runs after the SR model's optimiser step (PECL's weight clipping, a
+    GAN's discriminator update) and returns more terms to log. ``trainable`` lists the loss's
+    own parameters that the optimiser trains with the SR model. ``encoder`` is a frozen network the loss rebuilds
     from its initialisation (it is not checkpointed; its ``init_info`` enters the run id);
-    ``weights`` are learnable loss weights clipped after each step, or None.
+    ``weights`` are the loss weights (PECL's LossWeights), or None.
     ``lr_cap(iteration)`` is the most lr the SR model may train at then (a GAN phase's own
     lr), or None to follow the schedule. ``selectable(done)`` says whether the checkpoint after
     `done` iterations may be selected as the run's best.
@@ -126,6 +127,11 @@ class TrainingLoss(nn.Module):
         super().__init__()
         self.encoder: nn.Module | None = None
         self.weights: LossWeights | None = None
+
+    @property
+    def trainable(self) -> list[nn.Parameter]:
+        """The loss's own parameters the optimiser trains with the SR model (learnable weights, a trainable encoder)."""
+        return [p for p in self.parameters() if p.requires_grad]
 
     def after_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         return {}
@@ -178,3 +184,8 @@ class PECLLoss(TrainingLoss):
             "w_contrastive": w_contrastive,
         }
         return total, terms
+
+    def after_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+        if self.weights is not None:
+            self.weights.clip_()  # the paper's weights stay in [0, 1]
+        return {}

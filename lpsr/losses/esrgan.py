@@ -13,7 +13,7 @@ average loss, D_Ra(x_r, x_f) = sigmoid(C(x_r) - E[C(x_f)]):
 
 ESRGAN's perceptual loss compares VGG-19 features; this study runs offline, so the perceptual
 network is the PECL encoder's ResNet-18 trunk with the same initialisation choices
-(lpsr.encoder: `plates`, `imagenet` from a local file, `path`, `random`), frozen, and L_percep
+(lpsr.losses.encoder: `plates`, `imagenet` from a local file, `path`, `random`), frozen, and L_percep
 is the L1 distance between its last feature maps of SR and HR. The discriminator has its own
 Adam optimiser (lr `gan_lr`, betas (0.9, 0.99) as ESRGAN), kept in the loss's state, and
 the generator's lr is capped at `gan_lr` too once the GAN phase starts (ESRGAN trains both
@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from lpsr.losses import TrainingLoss
+from lpsr.losses.pecl import TrainingLoss
 
 GAN_SELECTS = ("gan", "any")  # select the best val checkpoint of the GAN phase, or of the whole run
 

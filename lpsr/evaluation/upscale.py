@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from lpsr.ccpd import CCPDNameError, parse_ccpd_name
-from lpsr.data import IMAGE_SUFFIXES, PlateError, PlateProtocol, cut_plate
-from lpsr.evaluate import load_model
+from lpsr.data.ccpd import CCPDNameError, parse_ccpd_name
+from lpsr.data.plates import IMAGE_SUFFIXES, PlateError, PlateProtocol, cut_plate
+from lpsr.evaluation.evaluate import load_model
 from lpsr.inference import super_resolve
-from lpsr.train import write_atomic
+from lpsr.files import write_atomic
 
 MAX_INPUT_SIDE = 2048  # an LR side above this would give an SR image of over 16k px at x8
 
@@ -86,7 +86,7 @@ def upscale_paths(input_path: str | Path, output: str | Path, model_spec: str, s
     model, _ = load_model(model_spec, scale)
     reader = None
     if ocr:
-        from lpsr.ocr import PlateReader
+        from lpsr.evaluation.ocr import PlateReader
 
         reader = PlateReader()
     failures = []

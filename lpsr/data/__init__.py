@@ -1,0 +1,1 @@
+"""CCPD ingestion and the plate/patch pipeline: CCPD file names (`ccpd`), the plate cache (`plates`), the LR degradation (`degradation`), training patches (`patches`), synthetic CCPD-format frames (`synthetic`, `fonts`)."""

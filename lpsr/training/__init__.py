@@ -1,0 +1,1 @@
+"""Training: the loop (`train`) and the run folders it writes (`runs`)."""

@@ -1,0 +1,92 @@
+"""The package's import graph follows the one-way data flow: no cycles, no upward imports.
+
+Read from the source (AST), imports inside functions included, so a deferred import cannot hide
+a cycle. Layers, lowest first: the leaf modules every layer uses, then data, models, losses,
+the configuration, training, evaluation, the study, and the command line, which nothing imports.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import lpsr
+
+PACKAGE = Path(lpsr.__file__).parent
+LEAVES = ("lpsr.files", "lpsr.seeding", "lpsr.precision", "lpsr.metrics", "lpsr.inference", "lpsr")
+LAYERS = (LEAVES, ("lpsr.data",), ("lpsr.models",), ("lpsr.losses",), ("lpsr.config",), ("lpsr.training",), ("lpsr.evaluation",), ("lpsr.study",), ("lpsr.cli",))
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """The lpsr modules `path` imports, at any depth of its code."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            base = node.module
+            if node.level:  # relative: resolve against the importing module's package
+                package = module_name(path).split(".")
+                package = package if path.name == "__init__.py" else package[:-1]
+                base = ".".join(package[: len(package) - node.level + 1] + [node.module])
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
+    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
+    return {name for name in found if name in modules}
+
+
+def layer_of(module: str) -> int:
+    for rank, layer in enumerate(LAYERS):
+        if module in layer or any(module.startswith(prefix + ".") for prefix in layer if prefix != "lpsr"):
+            return rank
+    raise AssertionError(f"{module} belongs to no layer: add it to LAYERS")
+
+
+def graph() -> dict[str, set[str]]:
+    return {module_name(p): imports_of(p) - {module_name(p)} for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def test_every_import_goes_down_a_layer_or_stays_in_its_package():
+    upward = []
+    for module, targets in graph().items():
+        for target in targets:
+            same_package = target.split(".")[:2] == module.split(".")[:2]
+            if layer_of(target) > layer_of(module) or (layer_of(target) == layer_of(module) and not same_package and layer_of(module) != 0):
+                upward.append(f"{module} -> {target}")
+    assert not upward, "imports against the data flow: " + "; ".join(sorted(upward))
+
+
+def test_no_import_cycles():
+    edges, cycles = graph(), []
+
+    def visit(module, path):
+        for target in sorted(edges.get(module, ())):
+            if target in path:
+                cycles.append(" -> ".join(path[path.index(target) :] + [target]))
+            elif target not in done:
+                visit(target, path + [target])
+        done.add(module)
+
+    done: set[str] = set()
+    for module in sorted(edges):
+        if module not in done:
+            visit(module, [module])
+    assert not cycles, "import cycles: " + "; ".join(sorted(set(cycles)))
+
+
+def test_the_top_level_holds_at_most_a_dozen_modules():
+    top = [p.name for p in PACKAGE.glob("*.py")]
+    assert len(top) <= 12, top
+
+
+def test_no_function_is_longer_than_80_lines():
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80:
+                long.append(f"{module_name(path)}.{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, long
