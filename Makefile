@@ -26,6 +26,8 @@ book: $(VENV)/.installed
 	$(VENV)/bin/lpsr book --profile $(PROFILE) $(if $(DATA),--data $(DATA)) $(if $(SMALL_PLATES),--small-plates $(SMALL_PLATES))
 
 test: $(VENV)/.installed browser
+	$(VENV)/bin/ruff check lpsr tests bench notebooks
+	$(VENV)/bin/ruff format --check lpsr tests bench
 	LPSR_DATA=$(abspath $(DATA)) $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Debian's Chromium for the book's browser check (tests/test_book.py); installed when this is

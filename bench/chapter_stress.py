@@ -7,6 +7,7 @@ runs for exactly the cell timeout; the limit here (`--cell-timeout`, 120 s) boun
 The first execution trains the chapter's runs into `--runs` (a temporary folder by default); the
 slowest-cell figures of the later ones are execution alone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,12 +44,20 @@ def main() -> None:
         for i in range(1, args.times + 1):
             started = time.perf_counter()
             papermill.execute_notebook(
-                source, target, parameters={"profile": args.profile, "runs_dir": str(runs)}, cwd=str(source.parent),
-                kernel_name="python3", progress_bar=False, execution_timeout=args.cell_timeout,
+                source,
+                target,
+                parameters={"profile": args.profile, "runs_dir": str(runs)},
+                cwd=str(source.parent),
+                kernel_name="python3",
+                progress_bar=False,
+                execution_timeout=args.cell_timeout,
             )
             seconds, cell = slowest_cell(target)
             total = time.perf_counter() - started
-            print(f"{datetime.now():%H:%M:%S} run {i:2d}: {total:6.1f} s in all, slowest cell {cell} {seconds:6.2f} s", flush=True)
+            print(
+                f"{datetime.now():%H:%M:%S} run {i:2d}: {total:6.1f} s in all, slowest cell {cell} {seconds:6.2f} s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ PaddleOCR reading the HR plates (PP-OCRv4, onnxruntime, batch 1 and 8); and the 
 full test-split evaluation with OCR of bicubic. `*` marks what `lpsr eval` does here (channels_last,
 bf16 where the CPU computes it natively, eager). `--json PATH` also writes the rows as JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,9 +24,9 @@ import torch
 
 from lpsr.data.plates import PlateProtocol, data_root, load_plates
 from lpsr.evaluation.evaluate import evaluate
+from lpsr.evaluation.ocr import PlateReader
 from lpsr.inference import super_resolve
 from lpsr.models import build_model
-from lpsr.evaluation.ocr import PlateReader
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_speed import cpu_name  # noqa: E402
@@ -68,12 +69,24 @@ def main() -> None:
         ("LPSR fp32 eager", lambda: super_resolve(lpsr, plates.lr), False, False),
         ("LPSR channels_last", lambda: super_resolve(lpsr_cl, plates.lr, channels_last=True), False, not native),
         ("LPSR bf16", lambda: super_resolve(lpsr, plates.lr, bf16=True), True, False),
-        ("LPSR channels_last + bf16", lambda: super_resolve(lpsr_cl, plates.lr, bf16=True, channels_last=True), True, native),
+        (
+            "LPSR channels_last + bf16",
+            lambda: super_resolve(lpsr_cl, plates.lr, bf16=True, channels_last=True),
+            True,
+            native,
+        ),
     ]
     if not args.no_compile:  # each row compiles its own model (a fresh Inductor state)
         for bf16 in (False, True):
             compiled = torch.compile(build_model("lpsr", 8).eval().to(memory_format=torch.channels_last))
-            rows.append((f"LPSR channels_last{' + bf16' if bf16 else ''} + compile", lambda m=compiled, b=bf16: super_resolve(m, plates.lr, bf16=b, channels_last=True), bf16, False))
+            rows.append(
+                (
+                    f"LPSR channels_last{' + bf16' if bf16 else ''} + compile",
+                    lambda m=compiled, b=bf16: super_resolve(m, plates.lr, bf16=b, channels_last=True),
+                    bf16,
+                    False,
+                )
+            )
     rows.append(("bicubic", lambda: super_resolve(build_model("bicubic", 8), plates.lr), False, False))
     results = []
     for name, function, bf16, default in rows:
@@ -92,7 +105,9 @@ def main() -> None:
             rate = best_rate(function, n, args.repeats, first)
         compiled = f"  (compile {first['compile_s']:.1f} s, cold)" if "compile" in name else ""
         print(f"{name + (' *' if default else ''):<36} {rate:>8.1f} plates/s{compiled}")
-        results.append({"setting": name, "plates_per_s": rate, "eval_default": default} | (first if "compile" in name else {}))
+        results.append(
+            {"setting": name, "plates_per_s": rate, "eval_default": default} | (first if "compile" in name else {})
+        )
     for batch in (1, 8):
         reader = PlateReader(batch_size=batch, threads=args.threads)
         rate = best_rate(lambda: reader.read(plates.hr), n, args.repeats)
@@ -103,8 +118,20 @@ def main() -> None:
     seconds = time.perf_counter() - started
     print(f"{'test-split eval with OCR':<36} {seconds:>8.1f} s (bicubic, {n} plates)")
     if args.json:
-        machine = {"cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native, "torch": torch.__version__, "threads": args.threads}
-        report = {"machine": machine, "plates": n, "median_hr_area": sizes[n // 2], "rows": results, "eval_with_ocr_s": seconds}
+        machine = {
+            "cpu": cpu_name(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "native_bf16": native,
+            "torch": torch.__version__,
+            "threads": args.threads,
+        }
+        report = {
+            "machine": machine,
+            "plates": n,
+            "median_hr_area": sizes[n // 2],
+            "rows": results,
+            "eval_with_ocr_s": seconds,
+        }
         Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
         print(f"wrote {args.json}")
 

@@ -19,6 +19,7 @@ computes bf16 natively. On a shared machine give `--rounds 3`: the settings are 
 three times, and each keeps its fastest round (and the peaks theirs). `--json PATH` also writes
 every row, the peaks and the machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,11 +38,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from lpsr.data.patches import PlatePatches
 from lpsr.data.plates import PlateProtocol, data_root, load_plates
 from lpsr.losses.encoder import build_encoder
 from lpsr.losses.pecl import PECLLoss
 from lpsr.models import build_model
-from lpsr.data.patches import PlatePatches
 from lpsr.precision import BF16_CPU_FLAGS, CompiledOrEager, cpu_flags, native_bf16
 
 
@@ -134,10 +135,18 @@ def measure(model, loss_fn, patches, batch_size, steps, channels_last, bf16, com
             shares.append((t1 - t0) / (t2 - t0))
     step_s = float(np.median(times[2:]))
     failure = forward.failure if compile_ else None
-    return {"samples_per_s": batch_size / step_s, "step_s": step_s, "data_share": float(np.mean(shares)), "first_step_extra_s": times[0] - step_s, "compile_failed": failure}
+    return {
+        "samples_per_s": batch_size / step_s,
+        "step_s": step_s,
+        "data_share": float(np.mean(shares)),
+        "first_step_extra_s": times[0] - step_s,
+        "compile_failed": failure,
+    }
 
 
-def measure_compiled(make_model, make_loss, patches, batch_size, steps, channels_last, bf16, folder: str, kinds=("cold", "warm")) -> dict:
+def measure_compiled(
+    make_model, make_loss, patches, batch_size, steps, channels_last, bf16, folder: str, kinds=("cold", "warm")
+) -> dict:
     """A compiled setting measured with Inductor's cache in `folder`, each time in a fresh compile
     state: "cold" (`folder` empty) and "warm" (the cache a cold run filled); the steady rate is
     the last run's."""
@@ -148,15 +157,22 @@ def measure_compiled(make_model, make_loss, patches, batch_size, steps, channels
         torch._dynamo.reset()
         with temporary_cache_dir(folder):
             torch.manual_seed(0)
-            runs[kind] = measure(make_model(), make_loss(), patches, batch_size, steps, channels_last, bf16, compile_=True)
+            runs[kind] = measure(
+                make_model(), make_loss(), patches, batch_size, steps, channels_last, bf16, compile_=True
+            )
     torch._dynamo.reset()
-    return runs[kinds[-1]] | {"compile_s": {kind: run["first_step_extra_s"] for kind, run in runs.items()}, "compile_failed": runs[kinds[0]]["compile_failed"]}
+    return runs[kinds[-1]] | {
+        "compile_s": {kind: run["first_step_extra_s"] for kind, run in runs.items()},
+        "compile_failed": runs[kinds[0]]["compile_failed"],
+    }
 
 
 def payback_iterations(compiled: dict, eager: dict) -> dict:
     """Iterations after which compiling has repaid its compile time (None: the compiled steps are not faster)."""
     saved = eager["step_s"] - compiled["step_s"]
-    return {kind: (math.ceil(seconds / saved) if saved > 0 else None) for kind, seconds in compiled["compile_s"].items()}
+    return {
+        kind: (math.ceil(seconds / saved) if saved > 0 else None) for kind, seconds in compiled["compile_s"].items()
+    }
 
 
 def engine_default(profile: str) -> dict:
@@ -178,9 +194,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", help="CCPD root for the patches (default: synthetic)")
-    parser.add_argument("--profile", default="cpu", help="the profile whose resolved settings are the engine's default (default: cpu)")
-    parser.add_argument("--no-compile", action="store_true", help="leave out the compile rows (each compiles the model twice)")
-    parser.add_argument("--rounds", type=int, default=1, help="measure every setting this many times, interleaved, and keep the fastest")
+    parser.add_argument(
+        "--profile", default="cpu", help="the profile whose resolved settings are the engine's default (default: cpu)"
+    )
+    parser.add_argument(
+        "--no-compile", action="store_true", help="leave out the compile rows (each compiles the model twice)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure every setting this many times, interleaved, and keep the fastest"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -190,13 +212,32 @@ def main() -> None:
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     default = engine_default(args.profile)
     native, why = native_bf16("cpu")
-    machine = {"cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16_flags": sorted(set(BF16_CPU_FLAGS) & cpu_flags()), "native_bf16": native, "why": why, "torch": torch.__version__, "threads": args.threads, "batch": args.batch, "steps": args.steps, "rounds": args.rounds}
+    machine = {
+        "cpu": cpu_name(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16_flags": sorted(set(BF16_CPU_FLAGS) & cpu_flags()),
+        "native_bf16": native,
+        "why": why,
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "batch": args.batch,
+        "steps": args.steps,
+        "rounds": args.rounds,
+    }
     print(f"{machine['cpu']}; {why}")
-    print(f"threads {args.threads}, batch {args.batch}; matmul peak fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s")
-    print(f"engine default ({args.profile} profile here): channels_last {default['channels_last']}, bf16 {default['bf16']} ({default['bf16_reason']}), compile {default['compile']} ({default['compile_reason']})")
+    print(
+        f"threads {args.threads}, batch {args.batch}; matmul peak fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s"
+    )
+    print(
+        f"engine default ({args.profile} profile here): channels_last {default['channels_last']}, bf16 {default['bf16']} ({default['bf16_reason']}), compile {default['compile']} ({default['compile_reason']})"
+    )
     losses = {"MSE": lambda: PECLLoss(None), "PECL": lambda: PECLLoss(build_encoder(128, "random"), "l1", "positive")}
-    settings = [("reference fp32 eager", ReferenceLPSR, False, False, False)]  # (name, model, channels_last, bf16, compile)
-    settings += [(setting_name(cl, bf16, False), None, cl, bf16, False) for bf16 in (False, True) for cl in (False, True)]
+    settings = [
+        ("reference fp32 eager", ReferenceLPSR, False, False, False)
+    ]  # (name, model, channels_last, bf16, compile)
+    settings += [
+        (setting_name(cl, bf16, False), None, cl, bf16, False) for bf16 in (False, True) for cl in (False, True)
+    ]
     if not args.no_compile:
         settings += [(setting_name(True, bf16, True), None, True, bf16, True) for bf16 in (False, True)]
     default_name = setting_name(default["channels_last"], default["bf16"], default["compile"])
@@ -204,7 +245,9 @@ def main() -> None:
     folders: dict[tuple[str, str], str] = {}
     for round_ in range(args.rounds):  # rounds interleave the settings, so a burst of load hits one round of each
         if round_:
-            peaks = {k: max(peaks[k], matmul_peak(dtype)) for k, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+            peaks = {
+                k: max(peaks[k], matmul_peak(dtype)) for k, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
+            }
         for loss_name, make_loss in losses.items():
             for name, factory, channels_last, bf16, compile_ in settings:
                 if bf16 and not native:
@@ -212,7 +255,17 @@ def main() -> None:
                 make_model = factory or (lambda: build_model("lpsr", 8))
                 if compile_:
                     folder = folders.setdefault((loss_name, name), tempfile.mkdtemp(prefix="lpsr-bench-inductor-"))
-                    result = measure_compiled(make_model, make_loss, patches, args.batch, args.steps, channels_last, bf16, folder, ("cold", "warm") if round_ == 0 else ("warm",))
+                    result = measure_compiled(
+                        make_model,
+                        make_loss,
+                        patches,
+                        args.batch,
+                        args.steps,
+                        channels_last,
+                        bf16,
+                        folder,
+                        ("cold", "warm") if round_ == 0 else ("warm",),
+                    )
                 else:
                     result = measure(make_model(), make_loss(), patches, args.batch, args.steps, channels_last, bf16)
                 key = (loss_name, name)
@@ -224,22 +277,37 @@ def main() -> None:
     for folder in folders.values():
         shutil.rmtree(folder, ignore_errors=True)
     rows = []
-    print(f"{'loss':<5} {'setting':<38} {'samples/s':>10} {'x ref':>6} {'data wait':>10} {'GFLOP/sample':>13} {'% of peak':>10} {'compile s':>12} {'payback it':>12}")
+    print(
+        f"{'loss':<5} {'setting':<38} {'samples/s':>10} {'x ref':>6} {'data wait':>10} {'GFLOP/sample':>13} {'% of peak':>10} {'compile s':>12} {'payback it':>12}"
+    )
     for loss_name, make_loss in losses.items():
         flops = training_flops(build_model("lpsr", 8), make_loss(), patches.batch(4, torch.Generator().manual_seed(0)))
         reference = best[(loss_name, settings[0][0])]["samples_per_s"]
         for name, factory, channels_last, bf16, compile_ in settings:
-            row = {"loss": loss_name, "setting": name, "channels_last": channels_last, "bf16": bf16, "compile": compile_, "engine_default": name == default_name}
+            row = {
+                "loss": loss_name,
+                "setting": name,
+                "channels_last": channels_last,
+                "bf16": bf16,
+                "compile": compile_,
+                "engine_default": name == default_name,
+            }
             if bf16 and not native:
                 print(f"{loss_name:<5} {name:<38} {'skipped':>10}  ({why})")
                 rows.append(row | {"skipped": why})
                 continue
             result = dict(best[(loss_name, name)])
             if compile_:
-                result["payback_iterations"] = payback_iterations(result, best[(loss_name, setting_name(channels_last, bf16, False))])
+                result["payback_iterations"] = payback_iterations(
+                    result, best[(loss_name, setting_name(channels_last, bf16, False))]
+                )
             rate = result["samples_per_s"]
             peak = peaks["bf16" if bf16 else "fp32"]
-            row |= result | {"x_reference": rate / reference, "gflop_per_sample": flops / 1e9, "share_of_peak": rate * flops / peak}
+            row |= result | {
+                "x_reference": rate / reference,
+                "gflop_per_sample": flops / 1e9,
+                "share_of_peak": rate * flops / peak,
+            }
             rows.append(row)
             compiled = ""
             if compile_:
@@ -248,10 +316,17 @@ def main() -> None:
                 if result["compile_failed"]:
                     compiled += f"  (compile failed, eager: {result['compile_failed']})"
             mark = " *" if row["engine_default"] else ""
-            print(f"{loss_name:<5} {name + mark:<38} {rate:>10.1f} {rate / reference:>6.2f} {row['data_share']:>9.1%} {flops / 1e9:>13.2f} {row['share_of_peak']:>9.1%} {compiled}")
+            print(
+                f"{loss_name:<5} {name + mark:<38} {rate:>10.1f} {rate / reference:>6.2f} {row['data_share']:>9.1%} {flops / 1e9:>13.2f} {row['share_of_peak']:>9.1%} {compiled}"
+            )
     print(f"* the engine's default here ({default_name})")
     if args.json:
-        report = {"machine": machine, "peaks_flop_per_s": peaks, "engine_default": default | {"setting": default_name}, "rows": rows}
+        report = {
+            "machine": machine,
+            "peaks_flop_per_s": peaks,
+            "engine_default": default | {"setting": default_name},
+            "rows": rows,
+        }
         Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
         print(f"wrote {args.json}")
 

@@ -1,4 +1,5 @@
 """The `lpsr` command line: data, train, eval, upscale, book."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,9 @@ def _data_root(args) -> Path:
 
 
 def _add_data_args(parser) -> None:
-    parser.add_argument("--data", help="CCPD root (CCPD2019 layout, or any folder of CCPD-named frames); default: synthetic frames")
+    parser.add_argument(
+        "--data", help="CCPD root (CCPD2019 layout, or any folder of CCPD-named frames); default: synthetic frames"
+    )
     parser.add_argument("--synthetic-frames", type=int, default=600, help="frames to generate when --data is not given")
     parser.add_argument("--synthetic-seed", type=int, default=0)
     parser.add_argument("--scale", type=int, default=8, choices=(2, 4, 8))
@@ -74,7 +77,16 @@ def cmd_train(args) -> None:
 def cmd_compare(args) -> None:
     from lpsr.study.compare import compare
 
-    table = compare(args.methods, args.profile, args.data, _output_folder(args.runs, "--runs"), _output_folder(args.out, "--out"), args.set, ocr=not args.no_ocr, progress=not args.quiet)
+    table = compare(
+        args.methods,
+        args.profile,
+        args.data,
+        _output_folder(args.runs, "--runs"),
+        _output_folder(args.out, "--out"),
+        args.set,
+        ocr=not args.no_ocr,
+        progress=not args.quiet,
+    )
     print(table.drop(columns=["run"]).to_markdown())
     print(f"wrote {Path(args.out) / 'table1.csv'} and table1.md")
 
@@ -127,7 +139,15 @@ def cmd_book(args) -> None:
     from lpsr.study.book import BookError, build_book
 
     try:
-        html = build_book(profile=args.profile, data=args.data, runs_dir=args.runs, out=args.out, only=args.chapters, small_plates=args.small_plates, cell_timeout=args.cell_timeout)
+        html = build_book(
+            profile=args.profile,
+            data=args.data,
+            runs_dir=args.runs,
+            out=args.out,
+            only=args.chapters,
+            small_plates=args.small_plates,
+            cell_timeout=args.cell_timeout,
+        )
     except BookError as error:
         print(f"lpsr book: error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -145,11 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model (resumes an interrupted run; returns a finished one)")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
-    p.add_argument("--method", help=f"a method of Table 1 ({', '.join(METHODS)}) or any registered architecture; default: the config's model")
+    p.add_argument(
+        "--method",
+        help=f"a method of Table 1 ({', '.join(METHODS)}) or any registered architecture; default: the config's model",
+    )
     p.add_argument("--config", help="a YAML file with data/model/train sections")
     p.add_argument("--data", help="CCPD root; default: synthetic frames")
     p.add_argument("--iterations", type=int)
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a setting, e.g. train.lr=2e-4")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override a setting, e.g. train.lr=2e-4",
+    )
     p.add_argument("--runs", default="runs", help="folder that holds the run folders")
     p.add_argument("--retrain", action="store_true", help="train again even if the run exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -159,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", default=list(TABLE1), help=f"default: {' '.join(TABLE1)}")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
     p.add_argument("--data", help="CCPD root; default: synthetic frames")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a setting for every method")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a setting for every method"
+    )
     p.add_argument("--runs", default="runs", help="folder that holds the run folders")
     p.add_argument("--out", default="table1", help="folder for table1.csv, table1.md and each method's evaluation")
     p.add_argument("--no-ocr", action="store_true", help="skip PaddleOCR")
@@ -168,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("encoder", help="the Siamese encoder of PECL")
     encoder_sub = p.add_subparsers(dest="encoder_command", required=True)
-    p = encoder_sub.add_parser("pretrain", help="pretrain the ResNet-18 trunk to read HR train plates (the `plates` init)")
+    p = encoder_sub.add_parser(
+        "pretrain", help="pretrain the ResNet-18 trunk to read HR train plates (the `plates` init)"
+    )
     _add_data_args(p)
     p.add_argument("--iterations", type=int, default=600)
     p.add_argument("--batch-size", type=int, default=32)
@@ -179,7 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="score a model on whole plates of a split")
     _add_data_args(p)
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
-    p.add_argument("--model", required=True, help="'bicubic', 'hr' (the HR plates: OCR reference), a run folder, or a checkpoint file")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="'bicubic', 'hr' (the HR plates: OCR reference), a run folder, or a checkpoint file",
+    )
     p.add_argument("--crop-border", type=int, default=0, help="pixels cropped from each side before scoring")
     p.add_argument("--ocr", action="store_true", help="also read every SR plate with PaddleOCR (PP-OCRv4, offline)")
     p.add_argument("--ocr-model", help="a PaddleOCR model folder (default: PP-OCRv4 mobile from the rapidocr wheel)")
@@ -200,9 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default="runs", help="folder that holds the run folders (the run cache chapters share)")
     p.add_argument("--out", default="_build", help="build folder (HTML lands in OUT/html)")
     p.add_argument("--chapters", nargs="+", help="build only these chapters, e.g. notebooks/01_pipeline")
-    p.add_argument("--small-plates", help="a folder of real plate crops named by their text (plates-94x24), read before and after SR")
     p.add_argument(
-        "--cell-timeout", type=int, default=-1,
+        "--small-plates",
+        help="a folder of real plate crops named by their text (plates-94x24), read before and after SR",
+    )
+    p.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=-1,
         help="stop a chapter whose cell runs longer than this many seconds, as stalled (0: no limit; default: 20 min at smoke, 3 h at cpu, none at paper)",
     )
     p.set_defaults(func=cmd_book)

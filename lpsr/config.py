@@ -5,6 +5,7 @@ with the same nesting, and `section.field=value` overrides, in that order. Every
 configuration is validated whole (`validate_config`): a setting of the wrong type or outside
 what the code accepts is refused at once, naming the setting and the values it takes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,7 +62,9 @@ class LossConfig:
     encoder_iterations: int = 600  # pretraining iterations of the "plates" encoder (lpsr encoder pretrain)
     gan_start: float = 0.5  # esrgan: share of the iterations trained PSNR-first (L1) before the GAN phase
     gan_lr: float = 1e-4  # esrgan: the discriminator's Adam lr
-    gan_select: str = "gan"  # esrgan: select the best val checkpoint of the GAN phase ("gan") or of the whole run ("any")
+    gan_select: str = (
+        "gan"  # esrgan: select the best val checkpoint of the GAN phase ("gan") or of the whole run ("any")
+    )
     text_plates: int = 1  # text: whole plates per iteration for the position and content terms (each costs ~10 patches)
 
 
@@ -198,26 +201,48 @@ def _read_config_file(file: str | Path) -> dict:
     if sections is None:
         return {}
     if not isinstance(sections, dict):
-        raise ValueError(f"configuration file {path} must hold a mapping of sections ({', '.join(f.name for f in dataclasses.fields(RunConfig))}), not a {type(sections).__name__}")
+        raise ValueError(
+            f"configuration file {path} must hold a mapping of sections ({', '.join(f.name for f in dataclasses.fields(RunConfig))}), not a {type(sections).__name__}"
+        )
     return sections
 
 
 # What each setting's annotation allows (the dataclasses above annotate with these names).
-_ANNOTATION_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "dict": (dict,), "None": (type(None),)}
-_TYPE_WORDS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false", "dict": "a mapping", "None": "null"}
+_ANNOTATION_TYPES = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "dict": (dict,),
+    "None": (type(None),),
+}
+_TYPE_WORDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "dict": "a mapping",
+    "None": "null",
+}
 
 
 def _type_error(name: str, value, annotation: str) -> str | None:
     kinds = [kind.strip() for kind in annotation.split("|")]
-    if not set(kinds) <= set(_ANNOTATION_TYPES):  # an annotation this check does not know: its value rule (if any) judges
+    if not set(kinds) <= set(
+        _ANNOTATION_TYPES
+    ):  # an annotation this check does not know: its value rule (if any) judges
         return None
-    fits = any(isinstance(value, _ANNOTATION_TYPES[kind]) and not (isinstance(value, bool) and kind in ("int", "float")) for kind in kinds)
+    fits = any(
+        isinstance(value, _ANNOTATION_TYPES[kind]) and not (isinstance(value, bool) and kind in ("int", "float"))
+        for kind in kinds
+    )
     return None if fits else f"{name} must be {' or '.join(_TYPE_WORDS[kind] for kind in kinds)}, got {value!r}"
 
 
 def _value_rules(config: RunConfig) -> dict[str, tuple]:
     """setting -> (accepts(value), what it accepts), in the order they are checked: the model
     first, since other rules depend on its scale and architecture."""
+
     def one_of(choices):
         return (lambda value: value in choices), f"one of {', '.join(map(str, choices))}"
 
@@ -228,18 +253,26 @@ def _value_rules(config: RunConfig) -> dict[str, tuple]:
     share = (lambda value: 0 <= value <= 1), "in [0, 1]"
     seed = (lambda value: 0 <= value < 2**32), "in [0, 2^32)"  # numpy's seed range
     model, loss = config.model, config.loss
-    options = [p for p in inspect.signature(MODELS[model.name]).parameters if p != "scale"] if model.name in MODELS else []
+    options = (
+        [p for p in inspect.signature(MODELS[model.name]).parameters if p != "scale"] if model.name in MODELS else []
+    )
     gan_phase = loss.name == "esrgan" and loss.gan_select == "gan"  # a GAN phase to select from must exist
     uses_encoder = loss.name in ("pecl", "esrgan")
     return {
         "model.name": one_of(tuple(MODELS)),
         "model.scale": one_of(SCALES),
-        "model.options": ((lambda value: set(value) <= set(options)), f"keyword arguments of {model.name} ({', '.join(options) or 'none'})"),
+        "model.options": (
+            (lambda value: set(value) <= set(options)),
+            f"keyword arguments of {model.name} ({', '.join(options) or 'none'})",
+        ),
         "data.synthetic_frames": at_least(1),
         "data.synthetic_seed": seed,
         "data.crop": one_of(CROPS),
         "data.kernel": one_of(KERNELS),
-        "data.patch_size": ((lambda value: value > 0 and value % model.scale == 0), f"a positive multiple of model.scale ({model.scale})"),
+        "data.patch_size": (
+            (lambda value: value > 0 and value % model.scale == 0),
+            f"a positive multiple of model.scale ({model.scale})",
+        ),
         "data.val_plates": at_least(0),
         "loss.name": one_of(LOSSES),
         "loss.distance": one_of(DISTANCES),
@@ -249,9 +282,14 @@ def _value_rules(config: RunConfig) -> dict[str, tuple]:
         "loss.w_pixel": share,
         "loss.dim": at_least(1),
         "loss.encoder_init": one_of(INITS),
-        "loss.encoder_path": ((lambda value: value is not None or loss.encoder_init != "path" or not uses_encoder), "a weights file when loss.encoder_init is path"),
+        "loss.encoder_path": (
+            (lambda value: value is not None or loss.encoder_init != "path" or not uses_encoder),
+            "a weights file when loss.encoder_init is path",
+        ),
         "loss.encoder_iterations": at_least(1),
-        "loss.gan_start": ((lambda value: 0 <= value < 1), "in [0, 1) with loss.gan_select gan (1 leaves no GAN phase)") if gan_phase else share,
+        "loss.gan_start": ((lambda value: 0 <= value < 1), "in [0, 1) with loss.gan_select gan (1 leaves no GAN phase)")
+        if gan_phase
+        else share,
         "loss.gan_lr": positive,
         "loss.gan_select": one_of(GAN_SELECTS),
         "loss.text_plates": at_least(1),
@@ -262,7 +300,10 @@ def _value_rules(config: RunConfig) -> dict[str, tuple]:
         "train.min_lr": at_least(0),
         "train.val_every": at_least(1),
         "train.seed": seed,
-        "train.device": ((lambda value: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value) is not None), "auto, cpu, mps, cuda or cuda:N"),
+        "train.device": (
+            (lambda value: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value) is not None),
+            "auto, cpu, mps, cuda or cuda:N",
+        ),
         "train.threads": at_least(1),
         "train.bf16": ((lambda value: isinstance(value, bool) or value == "auto"), "auto, true or false"),
         "train.divergence": ((lambda value: value > 1), "above 1 (a multiple of the lowest running loss)"),
@@ -286,7 +327,9 @@ def validate_config(config: RunConfig) -> RunConfig:
     return config
 
 
-def load_config(profile: str = "cpu", file: str | Path | None = None, overrides: list[str] = (), sections: list[dict] = ()) -> RunConfig:
+def load_config(
+    profile: str = "cpu", file: str | Path | None = None, overrides: list[str] = (), sections: list[dict] = ()
+) -> RunConfig:
     """The profile, then `sections` (a method's settings: lpsr.study.methods.method_config), then a
     YAML file, then overrides."""
     if profile not in PROFILES:

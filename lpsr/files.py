@@ -4,6 +4,7 @@
 a power cut never leaves a torn result; `load_checkpoint` reads a `torch.save` file with
 `weights_only=True` and names in one line why a file cannot be read.
 """
+
 from __future__ import annotations
 
 import io
@@ -43,13 +44,11 @@ def write_atomic(files: dict[Path, bytes]) -> None:
         raise OSError(error.errno, error.strerror, str(current)) from None
 
 
-
 def checkpoint_bytes(state: dict) -> bytes:
     """`state` as `torch.save` writes it, for `write_atomic`."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.getvalue()
-
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
@@ -64,14 +63,17 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"checkpoint {path} cannot be read: {_unreadable_because(error)}") from None
 
 
-
 def _unreadable_because(error: Exception) -> str:
     """torch.load's failure in one line (its own messages run to a paragraph of advice)."""
     if isinstance(error, EOFError):
         return "the file is empty or cut short"
     if isinstance(error, pickle.UnpicklingError):
         refused = re.search(r"GLOBAL ([\w.]+)", str(error))
-        return f"it holds a {refused[1]} object, which weights_only loading refuses" if refused else "it is not a PyTorch checkpoint"
+        return (
+            f"it holds a {refused[1]} object, which weights_only loading refuses"
+            if refused
+            else "it is not a PyTorch checkpoint"
+        )
     if isinstance(error, PermissionError):
         return "permission denied"
     return f"it is cut short or corrupt ({str(error).split('. ')[0]})"

@@ -4,6 +4,7 @@ The models are fully convolutional, so a plate goes through whole (no patch aggr
 Plates of equal LR size are batched together; outputs are clamped to [0, 1] and rounded
 to uint8.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict

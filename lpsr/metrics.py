@@ -4,6 +4,7 @@ Conventions follow BasicSR (``basicsr/metrics/psnr_ssim.py``): images are HxWx3 
 arrays, uint8 or float in [0, 255]; all computation is in float64. BasicSR reads BGR
 with OpenCV; here the input is RGB, so the luma weights are applied in RGB order.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -87,13 +88,11 @@ def _ssim(img: np.ndarray, ref: np.ndarray) -> float:
         return cv2.filter2D(x, -1, window)[r:-r, r:-r]
 
     mu1, mu2 = filt(img), filt(ref)
-    mu1_sq, mu2_sq, mu1_mu2 = mu1 ** 2, mu2 ** 2, mu1 * mu2
-    sigma1_sq = filt(img ** 2) - mu1_sq
-    sigma2_sq = filt(ref ** 2) - mu2_sq
+    mu1_sq, mu2_sq, mu1_mu2 = mu1**2, mu2**2, mu1 * mu2
+    sigma1_sq = filt(img**2) - mu1_sq
+    sigma2_sq = filt(ref**2) - mu2_sq
     sigma12 = filt(img * ref) - mu1_mu2
-    ssim_map = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / (
-        (mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2)
-    )
+    ssim_map = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / ((mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
     return float(ssim_map.mean())
 
 
@@ -112,10 +111,11 @@ def calculate_ssim(img, ref, crop_border: int = 0, test_y_channel: bool = True) 
         img, ref = rgb_to_y(img), rgb_to_y(ref)
     if img.ndim == 2:
         return _ssim(np.ascontiguousarray(img), np.ascontiguousarray(ref))
-    return float(np.mean([
-        _ssim(np.ascontiguousarray(img[..., c]), np.ascontiguousarray(ref[..., c]))
-        for c in range(img.shape[2])
-    ]))
+    return float(
+        np.mean(
+            [_ssim(np.ascontiguousarray(img[..., c]), np.ascontiguousarray(ref[..., c])) for c in range(img.shape[2])]
+        )
+    )
 
 
 def _bootstrap_median_ci(x: np.ndarray, n_boot: int, ci: float, seed: int) -> tuple[float, float]:

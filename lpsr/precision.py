@@ -13,6 +13,7 @@ never by a default tuned to one machine:
 The resolved choices and their reasons go into a run's env.json; the run id keys on the resolved
 precision, since bf16 and fp32 give different numbers.
 """
+
 from __future__ import annotations
 
 import functools
@@ -87,7 +88,12 @@ def resolve_compile(setting) -> tuple[bool, str]:
     which does not repay the compile time within a `cpu`-profile run (bench/train_speed.py)."""
     if not isinstance(setting, bool):
         raise ValueError(f"train.compile must be true or false, got {setting!r}")
-    return setting, "set true" if setting else "off unless set (on a CPU it does not repay its compile time within a cpu-profile run)"
+    return (
+        setting,
+        "set true"
+        if setting
+        else "off unless set (on a CPU it does not repay its compile time within a cpu-profile run)",
+    )
 
 
 class CompiledOrEager(nn.Module):
@@ -110,7 +116,9 @@ class CompiledOrEager(nn.Module):
             return compiled(*args, **kwargs)
         except Exception as error:  # torch raises many kinds here; any of them means: run eager
             self.failure = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
-            warnings.warn(f"torch.compile failed, training eager instead ({self.failure})", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"torch.compile failed, training eager instead ({self.failure})", RuntimeWarning, stacklevel=2
+            )
             self.__dict__["compiled"] = None
             return self.model(*args, **kwargs)
 
@@ -123,7 +131,13 @@ def reproducible_fp32(threads: int):
     sums per-thread partial results, so its bits depend on the thread count). The caller's
     settings are restored after. What stays machine-dependent is the instruction set: oneDNN's
     AVX2 and AVX-512 kernels accumulate in different orders (see lpsr.losses.plate_reader.pretrain_plate_encoder)."""
-    previous = (torch.get_num_threads(), torch.get_float32_matmul_precision(), torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.mkldnn.deterministic)
+    previous = (
+        torch.get_num_threads(),
+        torch.get_float32_matmul_precision(),
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.mkldnn.deterministic,
+    )
     torch.set_num_threads(threads)
     torch.set_float32_matmul_precision("highest")
     torch.use_deterministic_algorithms(True)

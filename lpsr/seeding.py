@@ -1,4 +1,5 @@
 """Seeding: every random generator from one seed, and blocks that leave the global RNG alone."""
+
 from __future__ import annotations
 
 import random

@@ -1,5 +1,6 @@
 """End to end: the smoke book builds from the chapter notebooks, with its figures and tables, and
 opens in headless Chromium without console errors."""
+
 import re
 from pathlib import Path
 
@@ -10,7 +11,13 @@ from lpsr.study.book import browser_check, build_book, chapters
 
 
 def test_smoke_book_builds(tmp_path, synthetic_root, smoke_runs, shared_data):
-    html = build_book(profile="smoke", data=None, runs_dir=smoke_runs, out=tmp_path / "build", small_plates=shared_data / "plates-94x24")
+    html = build_book(
+        profile="smoke",
+        data=None,
+        runs_dir=smoke_runs,
+        out=tmp_path / "build",
+        small_plates=shared_data / "plates-94x24",
+    )
     assert (html / "index.html").is_file()
     for chapter in chapters():
         page = (html / f"{chapter}.html").read_text(encoding="utf-8")
@@ -51,10 +58,16 @@ def test_a_stalled_chapter_stops_with_its_cell_named_and_keeps_the_chapters_befo
     shutil.copy(PROJECT / "_config.yml", project)
     (project / "book").mkdir()
     (project / "book" / "intro.md").write_text("# Intro\n", encoding="utf-8")
-    (project / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/one\n  - file: notebooks/two\n", encoding="utf-8")
+    (project / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/one\n  - file: notebooks/two\n",
+        encoding="utf-8",
+    )
     _chapter(project / "notebooks" / "one.ipynb", 'profile = "smoke"', "print('chapter one ran')")
     _chapter(project / "notebooks" / "two.ipynb", 'profile = "smoke"', "x = 1", "import time\ntime.sleep(120)")
-    with pytest.raises(BookError, match=r"chapter notebooks/two stopped: cell 4 \('import time'.*cell timeout of 3 s.*1 chapters before it are built"):
+    with pytest.raises(
+        BookError,
+        match=r"chapter notebooks/two stopped: cell 4 \('import time'.*cell timeout of 3 s.*1 chapters before it are built",
+    ):
         build_book("smoke", runs_dir=tmp_path / "runs", out=tmp_path / "build", project=project, cell_timeout=3)
     page = (tmp_path / "build" / "html" / "notebooks" / "one.html").read_text(encoding="utf-8")
     assert "chapter one ran" in page

@@ -1,5 +1,6 @@
 """The budget study: its runs are Table 1's at the profile's own budget, and its conclusions
 (the trend of the paired gap, where MSE stops gaining) follow from the numbers."""
+
 import numpy as np
 import pandas as pd
 
@@ -11,9 +12,26 @@ def _frame(mse_val, gaps, its=(1000, 2000, 4000, 8000)):
     """Budget rows as `budget_sweep` returns them: MSE validation scores, PECL paired gaps (median, low, high)."""
     rows = []
     for it, val, (d, lo, hi) in zip(its, mse_val, gaps):
-        base = {"iterations": it, "patches": it * 16, "psnr_y_median": val, "psnr_y_ci_low": val - 0.3, "psnr_y_ci_high": val + 0.3, "ocr_exact": 0.8}
+        base = {
+            "iterations": it,
+            "patches": it * 16,
+            "psnr_y_median": val,
+            "psnr_y_ci_low": val - 0.3,
+            "psnr_y_ci_high": val + 0.3,
+            "ocr_exact": 0.8,
+        }
         rows.append({"name": f"ours-mse-{it}", "loss": "MSE", "val_psnr_y": val, **base})
-        rows.append({"name": f"ours-pecl-{it}", "loss": "PECL", "val_psnr_y": val + d, **base, "diff_psnr_y": d, "diff_ci_low": lo, "diff_ci_high": hi})
+        rows.append(
+            {
+                "name": f"ours-pecl-{it}",
+                "loss": "PECL",
+                "val_psnr_y": val + d,
+                **base,
+                "diff_psnr_y": d,
+                "diff_ci_low": lo,
+                "diff_ci_high": hi,
+            }
+        )
     return pd.DataFrame(rows).set_index("name")
 
 
@@ -26,9 +44,24 @@ def test_budget_runs_at_the_profile_budget_are_table_1s():
 
 
 def test_gap_trend_needs_intervals_that_do_not_overlap():
-    assert gap_trend(_frame([21, 22, 23, 24], [(-1.2, -1.4, -1.0), (-1, -1.2, -.8), (-.7, -.9, -.5), (-0.3, -0.5, -0.1)])) == "rises"
-    assert gap_trend(_frame([21, 22, 23, 24], [(-0.3, -0.5, -0.1), (-1, -1.2, -.8), (-.7, -.9, -.5), (-1.2, -1.4, -1.0)])) == "falls"
-    assert gap_trend(_frame([21, 22, 23, 24], [(-1.0, -1.4, -0.6), (-1, -1.2, -.8), (-.7, -.9, -.5), (-0.8, -1.1, -0.5)])) == "holds"
+    assert (
+        gap_trend(
+            _frame([21, 22, 23, 24], [(-1.2, -1.4, -1.0), (-1, -1.2, -0.8), (-0.7, -0.9, -0.5), (-0.3, -0.5, -0.1)])
+        )
+        == "rises"
+    )
+    assert (
+        gap_trend(
+            _frame([21, 22, 23, 24], [(-0.3, -0.5, -0.1), (-1, -1.2, -0.8), (-0.7, -0.9, -0.5), (-1.2, -1.4, -1.0)])
+        )
+        == "falls"
+    )
+    assert (
+        gap_trend(
+            _frame([21, 22, 23, 24], [(-1.0, -1.4, -0.6), (-1, -1.2, -0.8), (-0.7, -0.9, -0.5), (-0.8, -1.1, -0.5)])
+        )
+        == "holds"
+    )
 
 
 def test_mse_plateau_is_the_first_budget_whose_doubling_adds_less_than_the_threshold():
@@ -40,10 +73,15 @@ def test_mse_plateau_is_the_first_budget_whose_doubling_adds_less_than_the_thres
 
 
 def test_findings_and_table_say_what_the_numbers_say():
-    frame = _frame([21.23, 22.5, 23.6, 24.51], [(-1.2, -1.4, -1.0), (-1, -1.2, -.8), (-.7, -.9, -.5), (-0.3, -0.5, -0.1)])
+    frame = _frame(
+        [21.23, 22.5, 23.6, 24.51], [(-1.2, -1.4, -1.0), (-1, -1.2, -0.8), (-0.7, -0.9, -0.5), (-0.3, -0.5, -0.1)]
+    )
     found = budget_findings(frame)
     assert found["budgets"] == "1,000, 2,000, 4,000, 8,000"
-    assert found["gap_first"] == "-1.20 dB [-1.40, -1.00] at 1,000 iterations" and "at 8,000 iterations" in found["gap_last"]
+    assert (
+        found["gap_first"] == "-1.20 dB [-1.40, -1.00] at 1,000 iterations"
+        and "at 8,000 iterations" in found["gap_last"]
+    )
     assert "PECL gains on MSE" in found["trend"] and "has not stopped gaining" in found["plateau"]
     assert found["mse_range"] == "21.23 dB at 1,000 iterations to 24.51 dB at 8,000"
     frame.loc["ours-pecl-8000", ["diff_psnr_y", "diff_ci_low", "diff_ci_high"]] = np.nan  # a run that did not finish

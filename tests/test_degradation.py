@@ -1,6 +1,6 @@
+import cv2
 import numpy as np
 import pytest
-import cv2
 
 from lpsr.study.degradation_maps import blockiness_map, blur_map, degradation_maps, noise_map
 

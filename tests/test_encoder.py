@@ -8,7 +8,7 @@ import torch
 import torchvision
 
 from lpsr.losses.encoder import IMAGENET_FILE, INITS, PlateEncoder, build_encoder, imagenet_weights_path
-from lpsr.losses.plate_reader import BLANK, plate_labels, plate_encoder_path, pretrain_plate_encoder
+from lpsr.losses.plate_reader import BLANK, plate_encoder_path, plate_labels, pretrain_plate_encoder
 
 FAST = dict(iterations=6, batch_size=8, size=(32, 96))  # a smoke pretraining: seconds on one thread
 
@@ -40,7 +40,14 @@ def test_embeddings_have_the_head_dim_and_unit_norm(dim):
         out = encoder(patches(3))
     assert isinstance(encoder, PlateEncoder) and out.shape == (3, dim)
     assert torch.allclose(out.norm(dim=1), torch.ones(3), atol=1e-5)
-    assert encoder.init_info == {"init": "random", "file": None, "sha256": None, "dim": dim, "seed": 0, "trainable": False}
+    assert encoder.init_info == {
+        "init": "random",
+        "file": None,
+        "sha256": None,
+        "dim": dim,
+        "seed": 0,
+        "trainable": False,
+    }
 
 
 def test_encoders_are_deterministic_by_seed_and_leave_the_global_rng_alone():
@@ -152,7 +159,9 @@ def test_a_second_pretraining_is_a_cache_hit(pretrained, monkeypatch):
 
     root, out_dir, path = pretrained
     stamp = path.stat().st_mtime_ns
-    monkeypatch.setattr(lpsr.data.plates, "load_plates", lambda *a, **k: pytest.fail("a cache hit must not load plates"))
+    monkeypatch.setattr(
+        lpsr.data.plates, "load_plates", lambda *a, **k: pytest.fail("a cache hit must not load plates")
+    )
     started = time.perf_counter()
     assert pretrain_plate_encoder(root, plate_encoder_path(root, **FAST), progress=False, **FAST) == path
     assert time.perf_counter() - started < 2 and path.stat().st_mtime_ns == stamp

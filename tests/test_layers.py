@@ -4,6 +4,7 @@ Read from the source (AST), imports inside functions included, so a deferred imp
 a cycle. Layers, lowest first: the leaf modules every layer uses, then data, models, losses,
 the configuration, training, evaluation, the study, and the command line, which nothing imports.
 """
+
 from __future__ import annotations
 
 import ast
@@ -13,7 +14,17 @@ import lpsr
 
 PACKAGE = Path(lpsr.__file__).parent
 LEAVES = ("lpsr.files", "lpsr.seeding", "lpsr.precision", "lpsr.metrics", "lpsr.inference", "lpsr")
-LAYERS = (LEAVES, ("lpsr.data",), ("lpsr.models",), ("lpsr.losses",), ("lpsr.config",), ("lpsr.training",), ("lpsr.evaluation",), ("lpsr.study",), ("lpsr.cli",))
+LAYERS = (
+    LEAVES,
+    ("lpsr.data",),
+    ("lpsr.models",),
+    ("lpsr.losses",),
+    ("lpsr.config",),
+    ("lpsr.training",),
+    ("lpsr.evaluation",),
+    ("lpsr.study",),
+    ("lpsr.cli",),
+)
 
 
 def module_name(path: Path) -> str:
@@ -55,7 +66,9 @@ def test_every_import_goes_down_a_layer_or_stays_in_its_package():
     for module, targets in graph().items():
         for target in targets:
             same_package = target.split(".")[:2] == module.split(".")[:2]
-            if layer_of(target) > layer_of(module) or (layer_of(target) == layer_of(module) and not same_package and layer_of(module) != 0):
+            if layer_of(target) > layer_of(module) or (
+                layer_of(target) == layer_of(module) and not same_package and layer_of(module) != 0
+            ):
                 upward.append(f"{module} -> {target}")
     assert not upward, "imports against the data flow: " + "; ".join(sorted(upward))
 

@@ -1,16 +1,17 @@
 """Table 1's competitors: architectures, their recipes, and `lpsr compare`."""
+
 import pandas as pd
 import pytest
 import torch
 
 from lpsr.config import load_config
-from lpsr.losses.plate_reader import PlateClassifier, plate_labels
 from lpsr.losses.esrgan import ESRGANLoss
-from lpsr.study.methods import METHODS, PAPER_TABLE1, TABLE1, method_config, method_settings
+from lpsr.losses.plate_reader import PlateClassifier, plate_labels
+from lpsr.losses.text_focus import TextFocusedLoss
 from lpsr.models import MODELS, build_model, count_parameters
 from lpsr.models.esrgan import VGGDiscriminator
 from lpsr.models.tbsrn import positional_encoding_2d
-from lpsr.losses.text_focus import TextFocusedLoss
+from lpsr.study.methods import METHODS, PAPER_TABLE1, TABLE1, method_config, method_settings
 
 # parameters at x8 (the paper's Table 1 in the comment)
 PARAMETERS = {
@@ -133,8 +134,8 @@ def test_a_saved_test_score_is_reused_only_at_the_same_inference_precision(tmp_p
     import json
     from dataclasses import asdict
 
-    from lpsr.study.compare import _cached_summary
     from lpsr.data.plates import PlateProtocol
+    from lpsr.study.compare import _cached_summary
 
     class Plates(list):
         summary, protocol = {"root": "/data", "split": "test"}, PlateProtocol()

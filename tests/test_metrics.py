@@ -1,4 +1,5 @@
 """Tests of lpsr.metrics against hand-computed values and an independent SSIM."""
+
 import math
 
 import numpy as np
@@ -27,6 +28,7 @@ def _noisy(img, sigma, seed=1):
 
 # ---- Y conversion -------------------------------------------------------------------
 
+
 def test_rgb_to_y_white_black_red():
     img = np.array([[[255, 255, 255], [0, 0, 0], [255, 0, 0]]], dtype=np.uint8)
     y = rgb_to_y(img)
@@ -42,6 +44,7 @@ def test_rgb_to_y_rejects_non_rgb():
 
 
 # ---- PSNR ---------------------------------------------------------------------------
+
 
 def test_psnr_constant_offset():
     ref = np.full((8, 8, 3), 100, dtype=np.uint8)
@@ -75,8 +78,7 @@ def test_psnr_crop_border():
     # error at (3, 3): 1 of 16 pixels in the 4x4 centre left by crop 2
     img2 = ref.copy()
     img2[3, 3, :] = 40
-    assert calculate_psnr(img2, ref, crop_border=2) == pytest.approx(
-        10 * math.log10(255**2 / (1600 / 16)))
+    assert calculate_psnr(img2, ref, crop_border=2) == pytest.approx(10 * math.log10(255**2 / (1600 / 16)))
 
 
 def test_psnr_y_hand_checked():
@@ -103,6 +105,7 @@ def test_psnr_shape_mismatch():
 
 # ---- SSIM ---------------------------------------------------------------------------
 
+
 def _ssim_direct(x, y):
     """Straightforward SSIM: explicit loop over every valid 11x11 window, Gaussian
     weights from the formula (no cv2), C1 = (0.01*255)^2, C2 = (0.03*255)^2."""
@@ -114,13 +117,12 @@ def _ssim_direct(x, y):
     vals = []
     for i in range(x.shape[0] - 10):
         for j in range(x.shape[1] - 10):
-            px, py = x[i:i + 11, j:j + 11], y[i:i + 11, j:j + 11]
+            px, py = x[i : i + 11, j : j + 11], y[i : i + 11, j : j + 11]
             mx, my = (w * px).sum(), (w * py).sum()
             vx = (w * (px - mx) ** 2).sum()
             vy = (w * (py - my) ** 2).sum()
             cxy = (w * (px - mx) * (py - my)).sum()
-            vals.append(((2 * mx * my + c1) * (2 * cxy + c2))
-                        / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
+            vals.append(((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
     return float(np.mean(vals))
 
 
@@ -164,8 +166,8 @@ def test_ssim_matches_skimage_if_installed():
     ref = _noisy(img, 30, seed=8)
     y1, y2 = rgb_to_y(img), rgb_to_y(ref)
     expected = metrics.structural_similarity(
-        y1, y2, data_range=255, gaussian_weights=True, sigma=1.5,
-        use_sample_covariance=False)
+        y1, y2, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
     assert calculate_ssim(img, ref) == pytest.approx(expected, rel=1e-6)
 
 
@@ -182,6 +184,7 @@ def test_ssim_shape_mismatch():
 
 
 # ---- summaries ----------------------------------------------------------------------
+
 
 def test_summarize_known_data():
     s = summarize([1.0, 2.0, 3.0, 4.0, 5.0])
@@ -206,8 +209,7 @@ def test_summarize_ci_width_and_determinism():
     assert 0.15 < s1["ci_high"] - s1["ci_low"] < 0.35
     s3 = summarize(x, seed=1)
     assert (s3["ci_low"], s3["ci_high"]) != (s1["ci_low"], s1["ci_high"])
-    assert summarize(x, ci=0.5)["ci_high"] - summarize(x, ci=0.5)["ci_low"] < (
-        s1["ci_high"] - s1["ci_low"])
+    assert summarize(x, ci=0.5)["ci_high"] - summarize(x, ci=0.5)["ci_low"] < (s1["ci_high"] - s1["ci_low"])
 
 
 def test_summarize_drops_inf():

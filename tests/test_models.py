@@ -18,7 +18,11 @@ def test_parameter_count_matches_the_paper():
     assert n == 2_119_375  # paper: about 2M
     assert 1.9e6 < count_parameters(build_model("lpsr", 2)) < n
     blocks = parameters_by_block(build_model("lpsr", 8))
-    assert sum(blocks.values()) == n and [k for k in blocks if k.startswith("upsample")] == ["upsample.0", "upsample.2", "upsample.4"]  # log2(8) stages
+    assert sum(blocks.values()) == n and [k for k in blocks if k.startswith("upsample")] == [
+        "upsample.0",
+        "upsample.2",
+        "upsample.4",
+    ]  # log2(8) stages
     assert sum(k.startswith("blocks.") for k in blocks) == 8 and blocks["attention"] == 2 * 64 * 4 + 4 + 64  # eq. 9-10
 
 

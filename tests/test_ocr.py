@@ -1,4 +1,5 @@
 """OCR: text normalisation, scores, and PaddleOCR's PP-OCRv4 reader on real plates, offline."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -135,7 +136,7 @@ def test_reader_reads_hr_plates(reader, hr_plates):
 def test_reader_color_order_and_batching(reader, hr_plates):
     """RGB in, BGR to PaddleOCR; the batch size does not change the answer."""
     plate, truth = np.ascontiguousarray(hr_plates.hr[0]), hr_plates.texts[0]
-    (text, conf), = reader.read([plate])
+    ((text, conf),) = reader.read([plate])
     assert normalize_plate_text(text) == truth
     # PaddleOCR itself, given the BGR array, says the same; given RGB, it sees another image.
     direct = reader._recognizer.predict([np.ascontiguousarray(plate[:, :, ::-1])])[0]
@@ -205,7 +206,11 @@ def test_reader_offline(tmp_path):
     env = {**os.environ, "LPSR_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [*prefix, sys.executable, "-c", OFFLINE_CHILD, str(plate)],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -220,7 +225,9 @@ def test_evaluation_with_ocr_writes_reading_columns(reader, hr_plates, tmp_path)
 
     from lpsr.evaluation.evaluate import evaluate, load_model
 
-    six = replace(hr_plates, hr=hr_plates.hr[:6], lr=hr_plates.lr[:6], files=hr_plates.files[:6], texts=hr_plates.texts[:6])
+    six = replace(
+        hr_plates, hr=hr_plates.hr[:6], lr=hr_plates.lr[:6], files=hr_plates.files[:6], texts=hr_plates.texts[:6]
+    )
     summary = evaluate(load_model("bicubic")[0], six, tmp_path, method="bicubic", reader=reader)
     assert 0 <= summary["ocr_exact"] <= 1 and 0 < summary["ocr_conf_mean"] <= 1 and summary["n"] == 6
     header = (tmp_path / "per_plate.csv").read_text(encoding="utf-8").splitlines()[0]

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from lpsr.data.plates import PlateProtocol, load_plates
 from lpsr.data.patches import PlatePatches
+from lpsr.data.plates import PlateProtocol, load_plates
 
 
 def test_patch_batches_are_aligned_and_deterministic(synthetic_root):

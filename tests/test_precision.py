@@ -66,7 +66,9 @@ def test_a_compile_failure_falls_back_to_eager(monkeypatch):
     model = nn.Linear(3, 2)
     wrapped = CompiledOrEager(model)
     x = torch.randn(4, 3)
-    with pytest.warns(RuntimeWarning, match="torch.compile failed, training eager instead .*No working C\\+\\+ compiler found\\)$"):
+    with pytest.warns(
+        RuntimeWarning, match="torch.compile failed, training eager instead .*No working C\\+\\+ compiler found\\)$"
+    ):
         y = wrapped(x)
     assert torch.equal(y, model(x)) and "more detail" not in wrapped.failure
     with warnings.catch_warnings():
@@ -78,7 +80,9 @@ def test_a_compile_failure_falls_back_to_eager(monkeypatch):
 def test_env_json_records_the_resolved_precision(tmp_path, synthetic_root):
     from lpsr.training.train import train
 
-    run_dir = train(load_config("smoke", overrides=["train.iterations=2", "train.val_every=2"]), tmp_path, progress=False)
+    run_dir = train(
+        load_config("smoke", overrides=["train.iterations=2", "train.val_every=2"]), tmp_path, progress=False
+    )
     record = json.loads((run_dir / "env.json").read_text())["precision"]
     assert record["bf16"] is False and record["bf16_setting"] is False and record["bf16_reason"] == "set false"
     assert record["compile"] is False and record["compile_setting"] is False and record["cpu_capability"]

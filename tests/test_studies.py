@@ -1,15 +1,16 @@
 """The book's studies beyond Table 1: the d x distance sweep, eq. 20 over training, OCR agreement,
 real small plates, and the validation schedule behind the log-axis curves."""
+
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lpsr.study.ablation import sweep_configs, variant_configs
 from lpsr.evaluation.evaluate import load_model
-from lpsr.study.real_plates import labelled_plates, read_before_and_after
+from lpsr.study.ablation import sweep_configs, variant_configs
 from lpsr.study.figures import ablation_figure, ocr_agreement, psnr_contrast
+from lpsr.study.real_plates import labelled_plates, read_before_and_after
 from lpsr.training.train import validation_points
 
 
@@ -53,8 +54,21 @@ def test_ocr_agreement_counts_sure_but_wrong_reads_and_auroc():
 
 
 def test_ablation_figure_draws_a_line_per_distance_and_the_mse_band():
-    rows = [{"loss": "mse", "distance": None, "d": None, "psnr_median": 20.0, "psnr_ci_low": 19.5, "psnr_ci_high": 20.5}]
-    rows += [{"loss": "pecl", "distance": dist, "d": d, "psnr_median": 20 + d / 512, "psnr_ci_low": 19.0, "psnr_ci_high": 21.0} for dist in ("l1", "l2") for d in (64, 128)]
+    rows = [
+        {"loss": "mse", "distance": None, "d": None, "psnr_median": 20.0, "psnr_ci_low": 19.5, "psnr_ci_high": 20.5}
+    ]
+    rows += [
+        {
+            "loss": "pecl",
+            "distance": dist,
+            "d": d,
+            "psnr_median": 20 + d / 512,
+            "psnr_ci_low": 19.0,
+            "psnr_ci_high": 21.0,
+        }
+        for dist in ("l1", "l2")
+        for d in (64, 128)
+    ]
     fig = ablation_figure(pd.DataFrame(rows), ("psnr",))
     assert len(fig.axes[0].lines) == 3  # two distances and the MSE line
 

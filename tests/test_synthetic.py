@@ -1,4 +1,5 @@
 """Synthetic CCPD frames (`lpsr.data.synthetic`) and the CJK font (`lpsr.data.fonts`)."""
+
 import warnings
 
 import cv2
@@ -99,7 +100,7 @@ def test_bbox_and_vertices_frame_the_plate(frames):
     for path, annotation, image in frames:
         plate = _plate_coloured(image, annotation.green)
         x1, y1, x2, y2 = annotation.bbox
-        assert plate[y1:y2 + 1, x1:x2 + 1].mean() > 0.4, path.name
+        assert plate[y1 : y2 + 1, x1 : x2 + 1].mean() > 0.4, path.name
         polygon = np.zeros(plate.shape, np.uint8)
         cv2.fillPoly(polygon, [np.array(annotation.vertices)], 1)
         inside = cv2.erode(polygon, np.ones((5, 5), np.uint8)).astype(bool)
@@ -126,7 +127,7 @@ def _one_character_changed(text):
     """`text` with each character in turn replaced by the next one in its CCPD table."""
     tables = [PROVINCES[:-3], ALPHABETS[:-1]] + [ADS[:-1]] * (len(text) - 2)  # without 警 学 O
     for position, (char, table) in enumerate(zip(text, tables)):
-        yield text[:position] + table[(table.index(char) + 1) % len(table)] + text[position + 1:]
+        yield text[:position] + table[(table.index(char) + 1) % len(table)] + text[position + 1 :]
 
 
 def test_name_holds_the_text_drawn_at_the_vertices(frames, templates):

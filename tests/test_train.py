@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 from lpsr.cli import main
-from lpsr.study.methods import method_config
 from lpsr.config import load_config, parse_override
 from lpsr.files import load_checkpoint
+from lpsr.study.methods import method_config
 from lpsr.training.runs import diverged_at, read_log, run_summary
 from lpsr.training.train import TrainingError, TrainingStopped, train
 
@@ -100,16 +100,45 @@ def test_exploding_loss_stops_as_divergence(tmp_path, synthetic_root, monkeypatc
 
     monkeypatch.setattr(losses_module.F, "mse_loss", exploding)
     config = load_config("smoke", overrides=["train.val_early=false", "train.val_every=5"])
-    with pytest.raises(TrainingError, match=r"loss diverged at iteration 5: .*, over 10000 times its lowest running mean"):
+    with pytest.raises(
+        TrainingError, match=r"loss diverged at iteration 5: .*, over 10000 times its lowest running mean"
+    ):
         train(config, tmp_path, progress=False)  # before any validation: nothing to keep as a result
     calls.clear()
-    monkeypatch.setattr(losses_module.F, "mse_loss", lambda *a, **k: real_mse(*a, **k) * (1e6 if len(calls.append(1) or calls) == 8 else 1))
-    run = train(load_config("smoke", overrides=["train.val_early=false", "train.val_every=5", "train.seed=1"]), tmp_path, progress=False)
+    monkeypatch.setattr(
+        losses_module.F,
+        "mse_loss",
+        lambda *a, **k: real_mse(*a, **k) * (1e6 if len(calls.append(1) or calls) == 8 else 1),
+    )
+    run = train(
+        load_config("smoke", overrides=["train.val_early=false", "train.val_every=5", "train.seed=1"]),
+        tmp_path,
+        progress=False,
+    )
     done = run_summary(run)  # after a validation: the run ends as a result
-    assert done["diverged"]["iteration"] == diverged_at(run) == 8 and done["iterations"] == 7 and done["best"]["iteration"] == 5
+    assert (
+        done["diverged"]["iteration"] == diverged_at(run) == 8
+        and done["iterations"] == 7
+        and done["best"]["iteration"] == 5
+    )
     assert (run / "best.pt").is_file()
     with pytest.raises(SystemExit):
-        main(["train", "--profile", "smoke", "--runs", str(tmp_path), "--set", "train.val_early=false", "--set", "train.val_every=5", "--set", "train.seed=1", "--quiet"])
+        main(
+            [
+                "train",
+                "--profile",
+                "smoke",
+                "--runs",
+                str(tmp_path),
+                "--set",
+                "train.val_early=false",
+                "--set",
+                "train.val_every=5",
+                "--set",
+                "train.seed=1",
+                "--quiet",
+            ]
+        )
 
 
 def test_overrides_and_profiles():
@@ -154,7 +183,16 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
 
 
 def test_pecl_run_logs_its_terms_and_keeps_checkpoints_small(tmp_path, synthetic_root):
-    config = load_config("smoke", overrides=["train.iterations=4", "train.val_every=2", "loss.name=pecl", "loss.weighting=paper", "loss.reading=paper"])
+    config = load_config(
+        "smoke",
+        overrides=[
+            "train.iterations=4",
+            "train.val_every=2",
+            "loss.name=pecl",
+            "loss.weighting=paper",
+            "loss.reading=paper",
+        ],
+    )
     run_dir = train(config, tmp_path, progress=False)
     assert run_dir.name.startswith("lpsr-pecl-")
     steps, _ = read_log(run_dir)

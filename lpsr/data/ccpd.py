@@ -9,6 +9,7 @@ The plate indices decode with CCPD's tables: the first is the province, the seco
 alphabet letter, the rest letters-and-digits. Blue plates have 7 characters, green
 new-energy plates (CCPD2020) 8.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -9,6 +9,7 @@ The paper's degradation is downscaling only (sec. 4.1). Two kernels are offered:
 - ``area``: OpenCV's ``INTER_AREA`` (box average over each 8x8 block), the kernel the
   shared data's README measured its bicubic baseline with.
 """
+
 from __future__ import annotations
 
 import cv2

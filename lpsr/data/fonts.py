@@ -4,6 +4,7 @@ Plate text such as 皖A12345 needs a font with Chinese glyphs. The project takes
 from the PyPI package `mplfonts` (a declared dependency), so that rendering does not depend on
 the fonts installed on the machine.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -6,6 +6,7 @@ training sees exactly the degradation that evaluation applies to whole plates. P
 drawn uniformly, then a position uniformly; no flips (plates carry text). Plates smaller
 than a patch are left out of training (counted in `skipped`).
 """
+
 from __future__ import annotations
 
 import numpy as np

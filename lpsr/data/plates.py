@@ -10,6 +10,7 @@ Frames whose names do not parse, whose images do not decode, whose plate corners
 the frame, or whose plate is smaller than two LR pixels a side are skipped and counted; zero
 usable plates is an error.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -156,11 +157,17 @@ def cut_plate(image: np.ndarray, annotation, protocol: PlateProtocol) -> np.ndar
     corners = annotation.vertices if protocol.crop == "rectified" else ((x1, y1), (x2, y2))
     outside = [corner for corner in corners if not (0 <= corner[0] <= w and 0 <= corner[1] <= h)]
     if outside:
-        raise PlateError("outside", f"{annotation.name}: plate corners {', '.join(f'({x}, {y})' for x, y in outside)} lie outside the {w}x{h} frame")
+        raise PlateError(
+            "outside",
+            f"{annotation.name}: plate corners {', '.join(f'({x}, {y})' for x, y in outside)} lie outside the {w}x{h} frame",
+        )
     plate = rectify(image, annotation.vertices) if protocol.crop == "rectified" else bbox_crop(image, annotation.bbox)
     plate = crop_to_multiple(plate, protocol.scale)
     if min(plate.shape[:2]) < 2 * protocol.scale:
-        raise PlateError("too_small", f"{annotation.name}: plate {plate.shape[1]}x{plate.shape[0]} is under {2 * protocol.scale} px a side")
+        raise PlateError(
+            "too_small",
+            f"{annotation.name}: plate {plate.shape[1]}x{plate.shape[0]} is under {2 * protocol.scale} px a side",
+        )
     return np.ascontiguousarray(plate)
 
 
@@ -192,7 +199,9 @@ def _cache_key(root: Path, frames: list[Path], protocol: PlateProtocol) -> str:
 def _ragged_save(folder: Path, name: str, arrays: list[np.ndarray]) -> list[list[int]]:
     """Store arrays as one flat uint8 file; return [offset, h, w] per array."""
     index, offset = [], 0
-    flat = np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=np.uint8, shape=(sum(a.size for a in arrays),))
+    flat = np.lib.format.open_memmap(
+        folder / f"{name}.npy", mode="w+", dtype=np.uint8, shape=(sum(a.size for a in arrays),)
+    )
     for array in arrays:
         flat[offset : offset + array.size] = array.ravel()
         index.append([offset, array.shape[0], array.shape[1]])
@@ -280,7 +289,13 @@ def _build_cache(root, frames, protocol, folder, workers, progress, split):
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
     try:
-        meta = {"hr": _ragged_save(staging, "hr", hrs), "lr": _ragged_save(staging, "lr", lrs), "files": files, "texts": texts, "summary": summary}
+        meta = {
+            "hr": _ragged_save(staging, "hr", hrs),
+            "lr": _ragged_save(staging, "lr", lrs),
+            "files": files,
+            "texts": texts,
+            "summary": summary,
+        }
         (staging / "index.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)
@@ -289,7 +304,9 @@ def _build_cache(root, frames, protocol, folder, workers, progress, split):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def data_root(root: str | Path | None, synthetic_frames: int = 600, seed: int = 0, cache_dir: str | Path | None = None) -> Path:
+def data_root(
+    root: str | Path | None, synthetic_frames: int = 600, seed: int = 0, cache_dir: str | Path | None = None
+) -> Path:
     """The CCPD root to read: `root` itself, or (None) synthetic CCPD-format frames, generated
     once into the cache."""
     if root is not None:

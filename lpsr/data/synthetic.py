@@ -31,6 +31,7 @@ Not simulated: dirt, wear, screws, plate holders and frames; shadows, glare, nig
 motion blur; lens distortion; other plate kinds (yellow, police, two-row); several plates per
 frame; real cars and streets. Plate texts are uniform over provinces, unlike CCPD (mostly 皖).
 """
+
 from __future__ import annotations
 
 import functools
@@ -64,8 +65,16 @@ _GREEN_TOP_RGB, _GREEN_BOTTOM_RGB = (195, 235, 200), (70, 190, 100)
 # Noise levels: the standard normal at the centres of 256 equal-probability bins.
 _STANDARD_NORMAL_QUANTILES = np.array([NormalDist().inv_cdf((k + 0.5) / 256) for k in range(256)])
 # Car colours (RGB): white, silver, grey, black, red, maroon, beige, brown.
-_CAR_RGB = [(225, 225, 220), (170, 172, 175), (110, 110, 112), (30, 30, 32),
-            (170, 30, 30), (100, 25, 30), (200, 185, 150), (90, 65, 45)]
+_CAR_RGB = [
+    (225, 225, 220),
+    (170, 172, 175),
+    (110, 110, 112),
+    (30, 30, 32),
+    (170, 30, 30),
+    (100, 25, 30),
+    (200, 185, 150),
+    (90, 65, 45),
+]
 
 
 def write_synthetic_ccpd(
@@ -127,8 +136,7 @@ def _check_arguments(n_frames, split_fractions, frame_size) -> None:
     fractions = list(split_fractions)
     if len(fractions) != 3 or min(fractions) < 0 or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
         raise ValueError(
-            "split_fractions must be 3 non-negative numbers (train, val, test) summing to 1, "
-            f"got {split_fractions!r}"
+            f"split_fractions must be 3 non-negative numbers (train, val, test) summing to 1, got {split_fractions!r}"
         )
     width, height = frame_size
     if width < MIN_FRAME_SIZE[0] or height < MIN_FRAME_SIZE[1]:
@@ -196,7 +204,7 @@ def _render_plate(rng, text: str) -> np.ndarray:
     for position, (char, cell) in enumerate(zip(text, layout["cells"])):
         glyph = _glyph(char, cell)
         left = x + (cell - glyph.shape[1]) // 2
-        coverage[_CHAR_TOP:_CHAR_TOP + _CHAR_HEIGHT, left:left + glyph.shape[1]] = glyph
+        coverage[_CHAR_TOP : _CHAR_TOP + _CHAR_HEIGHT, left : left + glyph.shape[1]] = glyph
         x += cell
         if position < len(layout["gaps"]):
             if position == 1:  # separator dot between the issuing office and the serial

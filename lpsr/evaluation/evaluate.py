@@ -6,6 +6,7 @@ its HR plate with PSNR on RGB, PSNR-Y (BasicSR's BT.601 Y, float64, no border cr
 unless `crop_border`) and SSIM on Y, and writes `per_plate.csv` and `summary.json`
 (median, std, 95% bootstrap interval of the median, n, and the protocol).
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,11 +22,11 @@ from torch import nn
 
 from lpsr.config import config_from_dict
 from lpsr.data.plates import PlateSet
+from lpsr.evaluation.ocr import char_accuracy, normalize_plate_text, ocr_scores
+from lpsr.files import load_checkpoint, write_atomic
 from lpsr.inference import inference_bf16, super_resolve
 from lpsr.metrics import calculate_ssim, psnr_rgb, psnr_y, summarize
 from lpsr.models import build_model
-from lpsr.evaluation.ocr import char_accuracy, normalize_plate_text, ocr_scores
-from lpsr.files import load_checkpoint, write_atomic
 
 
 def load_model(spec: str | Path, scale: int = 8, device: str | torch.device = "cpu") -> tuple[nn.Module | None, str]:
@@ -41,7 +42,9 @@ def load_model(spec: str | Path, scale: int = 8, device: str | torch.device = "c
         path = path / "best.pt"
     state = load_checkpoint(path, device)
     if not isinstance(state, dict) or not {"model", "model_config"} <= set(state):
-        raise ValueError(f"{path} is not an lpsr checkpoint (it holds no model_config and model weights): give a run folder, its best.pt or last.pt")
+        raise ValueError(
+            f"{path} is not an lpsr checkpoint (it holds no model_config and model weights): give a run folder, its best.pt or last.pt"
+        )
     try:
         config = config_from_dict({"model": state["model_config"]}).model
     except (KeyError, ValueError) as error:
@@ -52,10 +55,15 @@ def load_model(spec: str | Path, scale: int = 8, device: str | torch.device = "c
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, TypeError):
-        raise ValueError(f"{path}: its weights do not fit its model_config ({config.name}, options {config.options})") from None
+        raise ValueError(
+            f"{path}: its weights do not fit its model_config ({config.name}, options {config.options})"
+        ) from None
     in_run = path.name in ("best.pt", "last.pt") and (path.parent / "config.yaml").is_file()
     if in_run and not (path.parent / "done.json").is_file():
-        print(f"warning: {path.parent} is an unfinished run (no done.json): its {path.name} is from before it stopped; `lpsr train` with its settings finishes it", file=sys.stderr)
+        print(
+            f"warning: {path.parent} is an unfinished run (no done.json): its {path.name} is from before it stopped; `lpsr train` with its settings finishes it",
+            file=sys.stderr,
+        )
     name = path.parent.name if path.name in ("best.pt", "last.pt") else path.stem
     return model.to(device).eval(), name
 
@@ -90,7 +98,11 @@ def evaluate(
     started = time.perf_counter()
     if model is not None and channels_last:  # 1.6x faster whole-plate inference on CPU (bench/infer_speed.py)
         model = model.to(memory_format=torch.channels_last)
-    sr = super_resolve(model, plates.lr, device, bf16=bf16, channels_last=channels_last) if model is not None else plates.hr
+    sr = (
+        super_resolve(model, plates.lr, device, bf16=bf16, channels_last=channels_last)
+        if model is not None
+        else plates.hr
+    )
     seconds = time.perf_counter() - started
     scores = score_plates(sr, plates.hr, crop_border) if model is not None else {}
     columns: dict[str, list] = dict(scores)
@@ -99,12 +111,22 @@ def evaluate(
         reads = reader.read(sr)
         columns["ocr_text"] = [text for text, _ in reads]
         columns["ocr_conf"] = [conf for _, conf in reads]
-        columns["exact"] = [int(normalize_plate_text(t) == normalize_plate_text(g)) for (t, _), g in zip(reads, plates.texts)]
-        columns["char_acc"] = [char_accuracy(normalize_plate_text(t), normalize_plate_text(g)) for (t, _), g in zip(reads, plates.texts)]
+        columns["exact"] = [
+            int(normalize_plate_text(t) == normalize_plate_text(g)) for (t, _), g in zip(reads, plates.texts)
+        ]
+        columns["char_acc"] = [
+            char_accuracy(normalize_plate_text(t), normalize_plate_text(g)) for (t, _), g in zip(reads, plates.texts)
+        ]
         ocr_summary = {k: v for k, v in ocr_scores(reads, plates.texts).items() if k != "n"}
         conf = summarize(columns["ocr_conf"])  # the paper's OCRρ: median (± std) of the confidence
         ocr_summary |= {"ocr_conf_median": conf["median"], "ocr_conf_std": conf["std"]}
-    summary = {"method": method, "run": run, "n": len(plates), "scale": plates.protocol.scale, "precision": "bf16" if bf16 and model is not None else "fp32"}
+    summary = {
+        "method": method,
+        "run": run,
+        "n": len(plates),
+        "scale": plates.protocol.scale,
+        "precision": "bf16" if bf16 and model is not None else "fp32",
+    }
     for name, values in scores.items():
         stats = summarize(values)
         summary |= {f"{name}_{key}": stats[key] for key in ("median", "std", "ci_low", "ci_high", "mean")}
@@ -125,11 +147,18 @@ def evaluate(
             values = (f"{columns[k][i]:.4f}" if isinstance(columns[k][i], float) else columns[k][i] for k in columns)
             writer.writerow([file, text, w, h, *values])
         # both or neither: a failure leaves the previous per_plate.csv and summary.json whole
-        write_atomic({out / "per_plate.csv": table.getvalue().encode("utf-8"), out / "summary.json": json.dumps(summary, indent=2, ensure_ascii=False).encode("utf-8")})
+        write_atomic(
+            {
+                out / "per_plate.csv": table.getvalue().encode("utf-8"),
+                out / "summary.json": json.dumps(summary, indent=2, ensure_ascii=False).encode("utf-8"),
+            }
+        )
     return summary
 
 
-def evaluate_run(run_dir: str | Path, plates: PlateSet, method: str | None = None, device: str | torch.device = "cpu") -> dict:
+def evaluate_run(
+    run_dir: str | Path, plates: PlateSet, method: str | None = None, device: str | torch.device = "cpu"
+) -> dict:
     """Score a run's selected checkpoint (best.pt) on a split; results land in the run folder."""
     run_dir = Path(run_dir)
     model, name = load_model(run_dir, plates.protocol.scale, device)

@@ -24,6 +24,7 @@ Nothing here touches the network: the model folder is always given to PaddleOCR,
 ``PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK`` is set so that PaddleX skips its connectivity check to
 model hosters.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -120,13 +121,11 @@ def ocr_model_dir(cache_dir: str | Path | None = None) -> Path:
     and ``inference.yml``. An ``inference.onnx`` already there is kept, so the file can also be
     put there by hand. Raises `FileNotFoundError` if no ONNX file can be found.
     """
-    target = Path(cache_dir).expanduser() if cache_dir is not None else (
-        default_cache_dir() / "ocr" / MODEL_NAME
-    )
+    target = Path(cache_dir).expanduser() if cache_dir is not None else (default_cache_dir() / "ocr" / MODEL_NAME)
     onnx, yml = target / "inference.onnx", target / "inference.yml"
     if onnx.is_file() and yml.is_file():
         return target
-    from lpsr.files import write_atomic# (torch: imported only when the folder is assembled)
+    from lpsr.files import write_atomic  # (torch: imported only when the folder is assembled)
 
     if not onnx.is_file():
         source = _installed_rapidocr_onnx()
@@ -148,9 +147,7 @@ def ocr_model_dir(cache_dir: str | Path | None = None) -> Path:
 
     import yaml
 
-    text = yaml.safe_dump(
-        inference_config(onnx_character_dict(onnx)), allow_unicode=True, sort_keys=False
-    )
+    text = yaml.safe_dump(inference_config(onnx_character_dict(onnx)), allow_unicode=True, sort_keys=False)
     write_atomic({yml: text.encode("utf-8")})
     return target
 
@@ -229,8 +226,7 @@ class PlateReader:
             image = np.asarray(image)
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise ValueError(
-                    f"image {index}: expected an HxWx3 uint8 RGB array, "
-                    f"got shape {image.shape} and dtype {image.dtype}"
+                    f"image {index}: expected an HxWx3 uint8 RGB array, got shape {image.shape} and dtype {image.dtype}"
                 )
             # PaddleOCR takes numpy images in OpenCV's BGR order.
             bgr.append(np.ascontiguousarray(image[:, :, ::-1]))
@@ -272,9 +268,7 @@ def levenshtein(a: str, b: str) -> int:
     for i, ca in enumerate(a, 1):
         current = [i]
         for j, cb in enumerate(b, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            )
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
     return previous[-1]
 
@@ -300,8 +294,7 @@ def ocr_scores(preds: Sequence[tuple[str, float]], truths: Sequence[str]) -> dic
     n = len(truths)
     if n == 0:
         nan = math.nan
-        return {"ocr_conf_mean": nan, "ocr_exact": nan, "ocr_char_acc": nan,
-                "ocr_province_acc": nan, "n": 0}
+        return {"ocr_conf_mean": nan, "ocr_exact": nan, "ocr_char_acc": nan, "ocr_province_acc": nan, "n": 0}
     conf = exact = chars = province = 0.0
     for (text, score), truth in zip(preds, truths):
         pred, truth = normalize_plate_text(text), normalize_plate_text(truth)

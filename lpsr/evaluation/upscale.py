@@ -7,6 +7,7 @@ are written as a.jpg.png and a.png.png. A file that cannot be read, is empty, is
 decompression bomb included), whose CCPD plate cannot be cut, or whose output cannot be
 written gets a one-line error on stderr naming it, and the rest of a folder still runs.
 """
+
 from __future__ import annotations
 
 import io
@@ -20,8 +21,8 @@ from PIL import Image, UnidentifiedImageError
 from lpsr.data.ccpd import CCPDNameError, parse_ccpd_name
 from lpsr.data.plates import IMAGE_SUFFIXES, PlateError, PlateProtocol, cut_plate
 from lpsr.evaluation.evaluate import load_model
-from lpsr.inference import super_resolve
 from lpsr.files import write_atomic
+from lpsr.inference import super_resolve
 
 MAX_INPUT_SIDE = 2048  # an LR side above this would give an SR image of over 16k px at x8
 
@@ -79,7 +80,14 @@ def output_paths(input_path: Path, output: Path) -> tuple[list[Path], list[Path]
     return sources, targets
 
 
-def upscale_paths(input_path: str | Path, output: str | Path, model_spec: str, scale: int = 8, ccpd_frame: bool = False, ocr: bool = False) -> list[str]:
+def upscale_paths(
+    input_path: str | Path,
+    output: str | Path,
+    model_spec: str,
+    scale: int = 8,
+    ccpd_frame: bool = False,
+    ocr: bool = False,
+) -> list[str]:
     """Upscale a file or every image in a folder; return the error lines (also printed on stderr).
     With `ocr`, also print what PaddleOCR reads on the input and on the output."""
     sources, targets = output_paths(Path(input_path), Path(output))

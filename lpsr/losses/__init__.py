@@ -4,6 +4,7 @@
 `plate_reader` the plate-reading pretraining behind the offline `plates` encoder, `esrgan` and
 `text_focus` the recipes of ESRGAN and TBSRN in Table 1.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,5 +40,7 @@ def build_loss(config, root: Path, progress: bool = True, train_plates=None) -> 
         with preserved_rng():
             torch.manual_seed(config.train.seed)
             discriminator = VGGDiscriminator(config.data.patch_size)
-        return ESRGANLoss(encoder, discriminator, int(loss.gan_start * config.train.iterations), loss.gan_lr, loss.gan_select)
+        return ESRGANLoss(
+            encoder, discriminator, int(loss.gan_start * config.train.iterations), loss.gan_lr, loss.gan_select
+        )
     return PECLLoss(encoder, loss.distance, loss.reading, loss.margin, loss.weighting, loss.w_pixel)

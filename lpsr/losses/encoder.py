@@ -49,6 +49,7 @@ module; gradients still flow through it to its input, which is what lets PECL tr
 model. Building an encoder does not touch the global random state; nor does
 `pretrain_plate_encoder`, so a cache hit and a miss leave the caller's RNG identical.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -197,7 +198,3 @@ def build_encoder(
     if not trainable:
         encoder.freeze()
     return encoder
-
-
-
-

@@ -19,6 +19,7 @@ Adam optimiser (lr `gan_lr`, betas (0.9, 0.99) as ESRGAN), kept in the loss's st
 the generator's lr is capped at `gan_lr` too once the GAN phase starts (ESRGAN trains both
 at 1e-4; the PSNR phase follows the profile's schedule).
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,7 +49,11 @@ class ESRGANLoss(TrainingLoss):
         if gan_select not in GAN_SELECTS:
             raise ValueError(f"gan_select must be one of {GAN_SELECTS}, not {gan_select!r}")
         self.gan_start, self.gan_lr, self.gan_select = gan_start, gan_lr, gan_select
-        self.perceptual_weight, self.adversarial_weight, self.l1_weight = perceptual_weight, adversarial_weight, l1_weight
+        self.perceptual_weight, self.adversarial_weight, self.l1_weight = (
+            perceptual_weight,
+            adversarial_weight,
+            l1_weight,
+        )
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=gan_lr, betas=(0.9, 0.99))
         self.gan = False
 

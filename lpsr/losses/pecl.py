@@ -19,6 +19,7 @@ Where the paper is ambiguous (study notes §2) each reading is a setting:
   - ``uncertainty``: Kendall, Gal and Cipolla (2018): sum_i L_i / (2 sigma_i^2) + log sigma_i,
     with s_i = log sigma_i^2 learned; the effective weights are 1 / (2 sigma_i^2).
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,7 +53,15 @@ def contrastive_term(d: torch.Tensor, reading: str = "positive", margin: float =
     raise ValueError(f"unknown contrastive reading {reading!r}; choose one of {READINGS}")
 
 
-def contrastive_step(encoder: nn.Module, sr: torch.Tensor, hr: torch.Tensor, reading: str = "positive", distance: str = "l1", margin: float = 2.0, step: float = 0.5) -> dict[str, float]:
+def contrastive_step(
+    encoder: nn.Module,
+    sr: torch.Tensor,
+    hr: torch.Tensor,
+    reading: str = "positive",
+    distance: str = "l1",
+    margin: float = 2.0,
+    step: float = 0.5,
+) -> dict[str, float]:
     """A worked example of one reading: the contrastive term on SR/HR patches (B, 3, H, W), its
     slope in D, and the mean D after one step of pixel-norm `step` down the term's gradient on
     SR alone, i.e. which way the reading moves the SR embedding relative to the HR one."""
@@ -65,7 +74,12 @@ def contrastive_step(encoder: nn.Module, sr: torch.Tensor, hr: torch.Tensor, rea
     with torch.no_grad():
         moved = (sr - step * grad / grad.norm().clamp_min(1e-12)).clamp(0, 1)
         after = embedding_distance(encoder(moved), v_hr, distance)
-    return {"D": d.mean().item(), "term": term.item(), "dterm/dD": slope.sum().item(), "D after one step": after.mean().item()}
+    return {
+        "D": d.mean().item(),
+        "term": term.item(),
+        "dterm/dD": slope.sum().item(),
+        "D after one step": after.mean().item(),
+    }
 
 
 class LossWeights(nn.Module):

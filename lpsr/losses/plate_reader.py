@@ -6,6 +6,7 @@ classifiers, one per plate position, on the trunk's flattened last feature map, 
 train split only and measured on val (`pretrain_plate_encoder`, cached under
 `$LPSR_CACHE/encoders/` by `plate_encoder_path`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,13 +30,10 @@ from lpsr.losses.encoder import PlateEncoder, file_sha256
 from lpsr.precision import reproducible_fp32
 from lpsr.seeding import preserved_rng, seed_everything
 
-
 ENCODER_FILE = "encoder.pt"
 
 
-
 PRETRAIN_VERSION = 2  # 2: the file also holds the position classifiers
-
 
 
 # The pretraining runs on this many CPU threads whatever the caller's count: oneDNN's convolution
@@ -44,15 +42,12 @@ PRETRAIN_VERSION = 2  # 2: the file also holds the position classifiers
 PRETRAIN_THREADS = 2
 
 
-
 # classes per plate position: province, alphabet letter, 5 (or 6) letters-and-digits; the 8th
 # position (green plates only) has one more class, "blank", for 7-character plates
 POSITION_CLASSES = (len(PROVINCES), len(ALPHABETS), *[len(ADS)] * 5, len(ADS) + 1)
 
 
-
 BLANK = len(ADS)
-
 
 
 class PlateClassifier(nn.Module):
@@ -79,12 +74,8 @@ class PlateClassifier(nn.Module):
         features = self.encoder.features(x)
         flat = self.dropout(features.flatten(1))
         logits = [head(flat) for head in self.heads]
-        maps = [
-            (head.weight[labels[:, k]].view_as(features) * features).sum(1)
-            for k, head in enumerate(self.heads)
-        ]
+        maps = [(head.weight[labels[:, k]].view_as(features) * features).sum(1) for k, head in enumerate(self.heads)]
         return logits, torch.stack(maps, 1)
-
 
 
 def load_plate_classifier(path: str | Path) -> PlateClassifier:
@@ -95,11 +86,15 @@ def load_plate_classifier(path: str | Path) -> PlateClassifier:
     classifier = PlateClassifier(tuple(state["meta"]["size"]))
     classifier.encoder.load_trunk(state["trunk"], str(path))
     classifier.heads.load_state_dict(state["heads"])
-    classifier.init_info = {"init": "plates", "file": str(Path(path).resolve()), "sha256": file_sha256(path), "meta": state["meta"]}
+    classifier.init_info = {
+        "init": "plates",
+        "file": str(Path(path).resolve()),
+        "sha256": file_sha256(path),
+        "meta": state["meta"],
+    }
     for parameter in classifier.parameters():
         parameter.requires_grad_(False)
     return classifier.eval()
-
 
 
 def plate_labels(texts: list[str]) -> torch.Tensor:
@@ -110,7 +105,6 @@ def plate_labels(texts: list[str]) -> torch.Tensor:
     return torch.tensor(labels, dtype=torch.long)
 
 
-
 def _resize_plates(plates: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
     """(N, 3, h, w) uint8 tensor of plates resized to `size` = (h, w)."""
     h, w = size
@@ -119,7 +113,6 @@ def _resize_plates(plates: list[np.ndarray], size: tuple[int, int]) -> torch.Ten
         shrink = plate.shape[0] >= h and plate.shape[1] >= w
         out.append(cv2.resize(np.asarray(plate), (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
-
 
 
 def _augment(images: torch.Tensor, generator: torch.Generator, shift: int = 4) -> torch.Tensor:
@@ -134,7 +127,6 @@ def _augment(images: torch.Tensor, generator: torch.Generator, shift: int = 4) -
     dy, dx = torch.randint(0, 2 * shift + 1, (2, b), generator=generator).tolist()
     h, w = x.shape[2:]
     return torch.stack([padded[i, :, y : y + h, z : z + w] for i, (y, z) in enumerate(zip(dy, dx))])
-
 
 
 @torch.no_grad()
@@ -155,7 +147,6 @@ def _evaluate(reader: PlateClassifier, images: torch.Tensor, labels: torch.Tenso
     }
 
 
-
 def _settings(**overrides) -> dict:
     """The pretraining settings (defaults of pretrain_plate_encoder, updated by `overrides`)."""
     parameters = inspect.signature(pretrain_plate_encoder).parameters
@@ -166,7 +157,6 @@ def _settings(**overrides) -> dict:
     settings = {n: parameters[n].default for n in names} | overrides
     settings["size"] = [int(s) for s in settings["size"]]
     return settings
-
 
 
 def plate_encoder_path(root: str | Path, cache_dir: str | Path | None = None, **settings) -> Path:
@@ -181,7 +171,6 @@ def plate_encoder_path(root: str | Path, cache_dir: str | Path | None = None, **
             name = frame.relative_to(root) if frame.is_relative_to(root) else frame
             digest.update(f"{split}:{name}:{size}\n".encode())
     return Path(cache_dir or default_cache_dir()) / "encoders" / f"plates-{digest.hexdigest()[:16]}"
-
 
 
 def pretrain_plate_encoder(
@@ -229,8 +218,16 @@ def pretrain_plate_encoder(
         return encoder_file
     reader, meta, losses = _pretrain(root, settings, progress)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic({encoder_file: checkpoint_bytes({"trunk": reader.encoder.trunk_state_dict(), "heads": reader.heads.state_dict(), "meta": meta})})
-    write_atomic({done_file: json.dumps({"settings": settings, **meta, "losses": losses}, indent=2).encode("utf-8")})  # after the weights: done.json vouches for them
+    write_atomic(
+        {
+            encoder_file: checkpoint_bytes(
+                {"trunk": reader.encoder.trunk_state_dict(), "heads": reader.heads.state_dict(), "meta": meta}
+            )
+        }
+    )
+    write_atomic(
+        {done_file: json.dumps({"settings": settings, **meta, "losses": losses}, indent=2).encode("utf-8")}
+    )  # after the weights: done.json vouches for them
     return encoder_file
 
 
@@ -284,7 +281,9 @@ def _pretrain(root: str | Path, settings: dict, progress: bool) -> tuple[PlateCl
     return reader, meta, losses
 
 
-def _fit(reader, optimizer, scheduler, images, labels, batch_size: int, generator: torch.Generator, progress: bool) -> list[float]:
+def _fit(
+    reader, optimizer, scheduler, images, labels, batch_size: int, generator: torch.Generator, progress: bool
+) -> list[float]:
     """The pretraining loop: the cross-entropy summed over plate positions, one step a batch; the loss of every step."""
     losses = []
     bar = tqdm(range(scheduler.T_max), desc="plate encoder", disable=not progress, unit="it")

@@ -18,14 +18,15 @@ iteration, besides the patch batch (which gives L_MSE), `plates_per_step` whole 
 are super-resolved at their native LR size (the degradation evaluation uses) and, like their
 HR, resized (bilinear, antialiased) to the classifier's 48 x 144 input.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lpsr.losses.plate_reader import PlateClassifier, plate_labels
 from lpsr.losses.pecl import TrainingLoss
+from lpsr.losses.plate_reader import PlateClassifier, plate_labels
 
 
 def _image(array: np.ndarray, device) -> torch.Tensor:
@@ -45,7 +46,14 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 class TextFocusedLoss(TrainingLoss):
-    def __init__(self, classifier: PlateClassifier, plates, plates_per_step: int = 1, position_weight: float = 10.0, content_weight: float = 5e-4):
+    def __init__(
+        self,
+        classifier: PlateClassifier,
+        plates,
+        plates_per_step: int = 1,
+        position_weight: float = 10.0,
+        content_weight: float = 5e-4,
+    ):
         super().__init__()
         if plates_per_step < 1:
             raise ValueError(f"the text-focused loss needs at least one whole plate per step, not {plates_per_step}")

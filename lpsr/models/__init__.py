@@ -1,11 +1,12 @@
 """Super-resolution networks: each method is one module, registered here in one line."""
+
 from __future__ import annotations
 
 from torch import nn
 
 from lpsr.models.bicubic import Bicubic
-from lpsr.models.esrgan import RRDBNet
 from lpsr.models.espcn import ESPCN
+from lpsr.models.esrgan import RRDBNet
 from lpsr.models.lpsr import LPSR
 from lpsr.models.msrn import MSRN
 from lpsr.models.srcnn import SRCNN

@@ -2,6 +2,7 @@
 
 PyTorch's bicubic (a = -0.75, align_corners=False, the same as OpenCV's INTER_CUBIC).
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F

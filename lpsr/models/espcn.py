@@ -5,6 +5,7 @@ conv5x5 (n1) -> tanh -> conv3x3 (n2) -> tanh -> conv3x3 (3 s^2) -> pixel shuffle
 resolution. The original widths (64, 32) give 79K parameters at x8; the paper's Table 1 lists
 800K, so the default widens both layers 5x (320, 160): 761,952 parameters at x8.
 """
+
 from __future__ import annotations
 
 from torch import nn

@@ -8,6 +8,7 @@ dense-block convolution is scaled by 0.1 (spandrel builds the network for infere
 not). The training recipe (PSNR-oriented first, then relativistic GAN + perceptual + L1) is the
 `esrgan` loss of lpsr.losses; the discriminator lives here because it is an architecture.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,11 +40,19 @@ class VGGDiscriminator(nn.Module):
     def __init__(self, size: int = 64, features: int = 64):
         super().__init__()
         layers = [nn.Conv2d(3, features, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
-        layers += [nn.Conv2d(features, features, 4, 2, 1, bias=False), nn.BatchNorm2d(features), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [
+            nn.Conv2d(features, features, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(features),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
         width, side = features, size // 2
         while side > 4:
             out = min(2 * width, 512)
-            layers += [nn.Conv2d(width, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [
+                nn.Conv2d(width, out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
             layers += [nn.Conv2d(out, out, 4, 2, 1, bias=False), nn.BatchNorm2d(out), nn.LeakyReLU(0.2, inplace=True)]
             width, side = out, side // 2
         if side != 4:

@@ -10,6 +10,7 @@ starts at `alpha_init` (0.2, ESRGAN's fixed residual scale); the dense-block con
 default initialisation is scaled by `init_scale` (0.1, as BasicSR; 1.0 keeps PyTorch's).
 With the defaults (64 channels, 8 blocks, growth 32) the model has 2.12M parameters at x8.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,9 @@ SCALES = (2, 4, 8)
 
 
 class ResidualDenseBlock(nn.Module):
-    def __init__(self, channels: int = 64, growth: int = 32, layers: int = 4, alpha_init: float = 0.2, init_scale: float = 0.1):
+    def __init__(
+        self, channels: int = 64, growth: int = 32, layers: int = 4, alpha_init: float = 0.2, init_scale: float = 0.1
+    ):
         super().__init__()
         self.convs = nn.ModuleList(nn.Conv2d(channels + i * growth, growth, 3, padding=1) for i in range(layers))
         self.conv_last = nn.Conv2d(channels + layers * growth, channels, 3, padding=1)
@@ -68,10 +71,16 @@ class LPSR(nn.Module):
             raise ValueError(f"LPSR supports scales {SCALES}, not {scale}")
         self.scale = scale
         self.head = nn.Conv2d(3, channels, 3, padding=1)  # eq. 5
-        self.blocks = nn.Sequential(*(ResidualDenseBlock(channels, growth, 4, alpha_init, init_scale) for _ in range(blocks)))
+        self.blocks = nn.Sequential(
+            *(ResidualDenseBlock(channels, growth, 4, alpha_init, init_scale) for _ in range(blocks))
+        )
         self.attention = ChannelAttention(channels, reduction)
         self.upsample = nn.Sequential(  # eq. 12: L = log2(s) stages
-            *(m for _ in range(int(math.log2(scale))) for m in (nn.ConvTranspose2d(channels, channels, 4, 2, 1), nn.ReLU(inplace=True)))
+            *(
+                m
+                for _ in range(int(math.log2(scale)))
+                for m in (nn.ConvTranspose2d(channels, channels, 4, 2, 1), nn.ReLU(inplace=True))
+            )
         )
         self.tail = nn.Conv2d(channels, 3, 3, padding=1)  # eq. 13
 

@@ -6,6 +6,7 @@ concatenated and fused (1x1, then 3x3) -> pixel-shuffle upsampler (log2(s) stage
 shuffle by 2) -> conv3x3. The DIV2K mean is subtracted at the input and added back at the end,
 as the authors' code does. 64 features, 8 blocks: 6.22M parameters at x8 (paper: 6M).
 """
+
 from __future__ import annotations
 
 import math
@@ -41,9 +42,15 @@ class MSRN(nn.Module):
         self.register_buffer("mean", torch.tensor(DIV2K_MEAN).view(1, 3, 1, 1), persistent=False)
         self.head = nn.Conv2d(3, channels, 3, padding=1)
         self.blocks = nn.ModuleList(MultiScaleResidualBlock(channels) for _ in range(blocks))
-        self.fuse = nn.Sequential(nn.Conv2d(channels * (blocks + 1), channels, 1), nn.Conv2d(channels, channels, 3, padding=1))
+        self.fuse = nn.Sequential(
+            nn.Conv2d(channels * (blocks + 1), channels, 1), nn.Conv2d(channels, channels, 3, padding=1)
+        )
         self.upsample = nn.Sequential(
-            *(m for _ in range(int(math.log2(scale))) for m in (nn.Conv2d(channels, 4 * channels, 3, padding=1), nn.PixelShuffle(2)))
+            *(
+                m
+                for _ in range(int(math.log2(scale)))
+                for m in (nn.Conv2d(channels, 4 * channels, 3, padding=1), nn.PixelShuffle(2))
+            )
         )
         self.tail = nn.Conv2d(channels, 3, 3, padding=1)
 

@@ -6,6 +6,7 @@ SRCNN 57K parameters: that is the 9-5-5 network (n1 = 64, n2 = 32) on one (Y) ch
 This study super-resolves RGB, so the default is 9-5-5 on RGB (69,251 parameters);
 `kernels=(9, 1, 5)` is the original 9-1-5 network (20,099 on RGB). Zero padding keeps the size.
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F

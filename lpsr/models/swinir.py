@@ -8,6 +8,7 @@ parameters at x8 (paper: 11M). The input is edge-padded (replicate) to a multipl
 go through; spandrel's own reflect padding cannot pad a 4-pixel-high LR plate to 8. `img_size` only fixes the size for which the shifted-window
 mask is precomputed; 64 keeps shifted windows (a size <= the window would switch them off).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -18,7 +19,16 @@ from torch import nn
 
 
 class SwinIR(nn.Module):
-    def __init__(self, scale: int = 8, embed_dim: int = 180, depth: int = 6, stages: int = 6, heads: int = 6, window_size: int = 8, img_size: int = 64):
+    def __init__(
+        self,
+        scale: int = 8,
+        embed_dim: int = 180,
+        depth: int = 6,
+        stages: int = 6,
+        heads: int = 6,
+        window_size: int = 8,
+        img_size: int = 64,
+    ):
         super().__init__()
         self.scale = scale
         with warnings.catch_warnings():  # spandrel calls torch.meshgrid without `indexing` (same result)

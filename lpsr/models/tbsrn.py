@@ -16,6 +16,7 @@ not built. With h = 32 and 5 blocks the SR network has 1.42M parameters at x8. T
 probably counts TBSRN's frozen transformer recogniser, which its text-focused loss uses; here
 that role is played by the project's plate reader (the `text` loss of lpsr.losses).
 """
+
 from __future__ import annotations
 
 import math
@@ -46,7 +47,9 @@ class FeatureEnhancer(nn.Module):
         d_model = 2 * channels
         self.attention = nn.MultiheadAttention(d_model, heads, dropout=dropout, batch_first=True)
         self.norm1 = nn.LayerNorm(d_model, eps=1e-6)
-        self.feed_forward = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(d_model, d_model))
+        self.feed_forward = nn.Sequential(
+            nn.Linear(d_model, d_model), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(d_model, d_model)
+        )
         self.norm2 = nn.LayerNorm(d_model, eps=1e-6)
         self.out = nn.Linear(d_model, channels)
 
@@ -89,7 +92,11 @@ class TBSRN(nn.Module):
         self.blocks = nn.Sequential(*(TextFocusedBlock(channels) for _ in range(blocks)))
         self.body_tail = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels))
         self.upsample = nn.Sequential(
-            *(m for _ in range(int(math.log2(scale))) for m in (nn.Conv2d(channels, 4 * channels, 3, padding=1), nn.PixelShuffle(2), nn.Mish()))
+            *(
+                m
+                for _ in range(int(math.log2(scale)))
+                for m in (nn.Conv2d(channels, 4 * channels, 3, padding=1), nn.PixelShuffle(2), nn.Mish())
+            )
         )
         self.tail = nn.Conv2d(channels, 3, 9, padding=4)
 

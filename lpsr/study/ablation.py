@@ -8,14 +8,15 @@ are the very ones Table 1 uses where the settings coincide (d = 128, L1). It ret
 row per run: the best validation PSNR-Y (which selected its checkpoint), the test median and 95%
 interval of PSNR and PSNR-Y, the OCR scores and the run folder.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
 
-from lpsr.study.compare import train_and_score
 from lpsr.config import RunConfig
+from lpsr.study.compare import train_and_score
 from lpsr.study.methods import method_config
 from lpsr.training.runs import diverged_at, run_summary
 
@@ -24,17 +25,28 @@ DISTANCES = ("l1", "l2")
 DISTANCE_NAMES = {"l1": "Manhattan (L1)", "l2": "Euclidean (L2)"}
 
 
-def variant_configs(profile: str, data: str | None, variants: dict[str, tuple[str, list[str]]], overrides: list[str] = ()) -> dict[str, RunConfig]:
+def variant_configs(
+    profile: str, data: str | None, variants: dict[str, tuple[str, list[str]]], overrides: list[str] = ()
+) -> dict[str, RunConfig]:
     """Named configurations, each a method of `lpsr.study.methods` with its own settings on top of the
     profile, e.g. {"PECL, random encoder": ("ours-pecl", ["loss.encoder_init=random"])}."""
     extra = [*overrides, *([f"data.root={data}"] if data else [])]
-    return {name: method_config(method, profile, overrides=[*extra, *settings]) for name, (method, settings) in variants.items()}
+    return {
+        name: method_config(method, profile, overrides=[*extra, *settings])
+        for name, (method, settings) in variants.items()
+    }
 
 
-def sweep_configs(profile: str = "cpu", data: str | None = None, dims=DIMS, distances=DISTANCES, overrides: list[str] = ()) -> dict[str, RunConfig]:
+def sweep_configs(
+    profile: str = "cpu", data: str | None = None, dims=DIMS, distances=DISTANCES, overrides: list[str] = ()
+) -> dict[str, RunConfig]:
     """`ours-mse` and one `ours-pecl` configuration per (distance, d), named `pecl-l1-d128` etc."""
     variants = {"ours-mse": ("ours-mse", [])}
-    variants |= {f"pecl-{distance}-d{d}": ("ours-pecl", [f"loss.dim={d}", f"loss.distance={distance}"]) for distance in distances for d in dims}
+    variants |= {
+        f"pecl-{distance}-d{d}": ("ours-pecl", [f"loss.dim={d}", f"loss.distance={distance}"])
+        for distance in distances
+        for d in dims
+    }
     return variant_configs(profile, data, variants, overrides)
 
 
@@ -54,7 +66,12 @@ def embedding_sweep(
     rows = []
     for name, s in scored.items():
         pecl = s.config.loss.name == "pecl"
-        row = {"name": name, "loss": s.config.loss.name, "distance": s.config.loss.distance if pecl else None, "d": s.config.loss.dim if pecl else None}
+        row = {
+            "name": name,
+            "loss": s.config.loss.name,
+            "distance": s.config.loss.distance if pecl else None,
+            "d": s.config.loss.dim if pecl else None,
+        }
         row["run"] = s.run.name if s.run else None
         row["error"] = s.error
         row["diverged_at"] = diverged_at(s.run) if s.run else None

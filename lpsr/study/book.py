@@ -6,6 +6,7 @@ notebooks in the repository stay clean, and Jupyter Book renders papermill's out
 `runs_dir`: an unchanged book rebuilds without training again. Tables a chapter writes (Table 1)
 land in `OUT/results`. A chapter receives only the parameters its `parameters` cell declares.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,10 +50,15 @@ def build_note(profile: str, data: str | None, builds: list[dict]) -> str:
     build = builds[-1]
     rows = "\n".join(f"| {chapter} | {s / 60:.1f} |" for chapter, s in build["seconds"].items())
     cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.is_file() else []
+    names = (
+        [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        if cpuinfo.is_file()
+        else []
+    )
     cpu = names[0] if names else platform.processor() or platform.machine()
     history = "\n".join(
-        f"| {b['date']} | `{b['profile']}` | {len(b['seconds'])} | {b['trained']} | {b['cached']} | {sum(b['seconds'].values()) / 60:.1f} |" for b in builds
+        f"| {b['date']} | `{b['profile']}` | {len(b['seconds'])} | {b['trained']} | {b['cached']} | {sum(b['seconds'].values()) / 60:.1f} |"
+        for b in builds
     )
     return f"""
 ## This build
@@ -128,7 +134,12 @@ def build_book(
         selected = [c for c in selected if c in only]
     shutil.copy(project / "_toc.yml", source / "_toc.yml")
     _drop_chapters(source, set(chapters(project)) - set(selected))
-    given = {"profile": profile, "data_root": str(Path(data).resolve()) if data else None, "runs_dir": str(runs_dir), "results_dir": str(out / "results")}
+    given = {
+        "profile": profile,
+        "data_root": str(Path(data).resolve()) if data else None,
+        "runs_dir": str(runs_dir),
+        "results_dir": str(out / "results"),
+    }
     given["small_plates"] = str(Path(small_plates).resolve()) if small_plates else None
     if cell_timeout == -1:
         cell_timeout = CELL_TIMEOUT[profile]
@@ -142,7 +153,12 @@ def build_book(
         print(f"running {chapter} ({profile})", flush=True)
         try:
             papermill.execute_notebook(
-                project / f"{chapter}.ipynb", target, parameters=parameters, cwd=str(project / Path(chapter).parent), kernel_name="python3", progress_bar=False,
+                project / f"{chapter}.ipynb",
+                target,
+                parameters=parameters,
+                cwd=str(project / Path(chapter).parent),
+                kernel_name="python3",
+                progress_bar=False,
                 execution_timeout=cell_timeout or None,
             )
         except Exception as error:  # any failure of a chapter: keep the chapters before it
@@ -156,7 +172,13 @@ def build_book(
         if not seconds:
             raise BookError(failure)
     trained = len(set(runs_dir.glob("*/done.json")) - finished)
-    entry = {"date": time.strftime("%Y-%m-%d %H:%M"), "profile": profile, "seconds": seconds, "trained": trained, "cached": len(finished)}
+    entry = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "profile": profile,
+        "seconds": seconds,
+        "trained": trained,
+        "cached": len(finished),
+    }
     with open(source / "book" / "intro.md", "a", encoding="utf-8") as intro:
         intro.write(build_note(profile, data, record_build(out, entry)))
     html = _jupyter_book(source, out)
@@ -188,7 +210,11 @@ def chapter_failure(error: Exception, notebook: Path, cell_timeout: int | None) 
     if isinstance(error, CellTimeoutError):
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"] if notebook.is_file() else []
         started = [(i, c) for i, c in enumerate(cells) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
-        where = f"cell {started[-1][0]} ({''.join(started[-1][1]['source']).strip().splitlines()[0][:60]!r}...)" if started else "a cell"
+        where = (
+            f"cell {started[-1][0]} ({''.join(started[-1][1]['source']).strip().splitlines()[0][:60]!r}...)"
+            if started
+            else "a cell"
+        )
         return f"{where} ran longer than the cell timeout of {cell_timeout} s (lpsr book --cell-timeout)"
     return f"{type(error).__name__}: {error}".splitlines()[0]
 
@@ -204,7 +230,9 @@ def build_banner(profile: str, data: str | None) -> str:
     """The line every page of the book shows at its top: the profile and data of the build."""
     if data:
         return f"Built at the <code>{profile}</code> profile on the CCPD frames of <code>{Path(data).name}</code>."
-    return f"Built at the <code>{profile}</code> profile on synthetic CCPD-format frames: its numbers are not about CCPD."
+    return (
+        f"Built at the <code>{profile}</code> profile on synthetic CCPD-format frames: its numbers are not about CCPD."
+    )
 
 
 def reproduce_note(chapter: str, profile: str, data: str | None, seconds: float, project: Path = PROJECT) -> str:
@@ -220,7 +248,9 @@ def reproduce_note(chapter: str, profile: str, data: str | None, seconds: float,
 
     data_arg = f" -p data_root /path/to/{Path(data).name}" if data else ""
     book_data = f" --data /path/to/{Path(data).name}" if data else ""
-    versions = ", ".join(f"{name} {installed(name)}" for name in ("torch", "torchvision", "numpy", "paddleocr", "onnxruntime"))
+    versions = ", ".join(
+        f"{name} {installed(name)}" for name in ("torch", "torchvision", "numpy", "paddleocr", "onnxruntime")
+    )
     return f"""```{{admonition}} Reproduce this page
 :class: note
 `papermill {chapter}.ipynb out.ipynb -p profile {profile}{data_arg}` runs this chapter alone, or
@@ -233,8 +263,16 @@ commit `{source_commit(project)}`; {versions}.
 def source_commit(project: Path = PROJECT) -> str:
     """The checkout's commit (short), marked when the working tree differs from it."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=project, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{commit} with uncommitted changes" if dirty else commit
@@ -257,7 +295,11 @@ def _prepare_for_html(notebook: Path, closing: str) -> None:
 
 
 def browser_check(
-    html: str | Path, screenshot: str | Path, chromium: str = "/usr/bin/chromium", chromedriver: str = "/usr/bin/chromedriver", page_timeout: int = 120
+    html: str | Path,
+    screenshot: str | Path,
+    chromium: str = "/usr/bin/chromium",
+    chromedriver: str = "/usr/bin/chromedriver",
+    page_timeout: int = 120,
 ) -> dict[str, list[str]]:
     """Open every page of the built book in headless Chromium (Debian's `chromium` and
     `chromium-driver` packages), screenshot the index into `screenshot`, and return the console
@@ -268,18 +310,33 @@ def browser_check(
 
     for program in (chromium, chromedriver):
         if not Path(program).is_file():
-            raise FileNotFoundError(f"{program} not found: install Debian's chromium and chromium-driver packages (apt-get install chromium chromium-driver)")
+            raise FileNotFoundError(
+                f"{program} not found: install Debian's chromium and chromium-driver packages (apt-get install chromium chromium-driver)"
+            )
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     # --disable-dev-shm-usage: a container's small /dev/shm can crash or stall Chromium's renderer
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     driver.set_page_load_timeout(page_timeout)
     html, errors = Path(html).resolve(), {}
     try:
-        pages = [html / "index.html", *sorted(p for p in html.rglob("*.html") if "_static" not in p.parts and p.name not in ("index.html", "search.html", "genindex.html"))]
+        pages = [
+            html / "index.html",
+            *sorted(
+                p
+                for p in html.rglob("*.html")
+                if "_static" not in p.parts and p.name not in ("index.html", "search.html", "genindex.html")
+            ),
+        ]
         for page in pages:
             driver.get(page.as_uri())
             if page.name == "index.html":

@@ -7,6 +7,7 @@ it once on the test plates (`lpsr.study.compare.train_and_score`). The run at th
 iterations is the very run Table 1 uses. It returns one row per run and, for each budget, the
 paired PECL - MSE difference over the same test plates with its 95% bootstrap interval.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,10 +16,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lpsr.study.ablation import variant_configs
-from lpsr.study.compare import train_and_score
 from lpsr.config import RunConfig
 from lpsr.metrics import paired_difference
+from lpsr.study.ablation import variant_configs
+from lpsr.study.compare import train_and_score
 from lpsr.training.runs import run_summary
 
 # Iterations per profile, doubling: `cpu` from its own 1000 (Table 1) to 8x that; `paper` halves
@@ -69,7 +70,9 @@ def budget_sweep(
             continue
         per_plate = {name: pd.read_csv(out / name / "per_plate.csv") for name in (mse, pecl)}
         diff = paired_difference(per_plate[pecl]["psnr_y"].to_numpy(), per_plate[mse]["psnr_y"].to_numpy())
-        frame.loc[pecl, ["diff_psnr_y", "diff_ci_low", "diff_ci_high", "diff_wins"]] = [diff[k] for k in ("median_diff", "ci_low", "ci_high", "wins")]
+        frame.loc[pecl, ["diff_psnr_y", "diff_ci_low", "diff_ci_high", "diff_wins"]] = [
+            diff[k] for k in ("median_diff", "ci_low", "ci_high", "wins")
+        ]
         if "exact" in per_plate[mse]:
             frame.loc[pecl, "diff_ocr_exact"] = float(np.mean(per_plate[pecl]["exact"] - per_plate[mse]["exact"]))
     out.mkdir(parents=True, exist_ok=True)
@@ -115,16 +118,26 @@ def budget_figure(frame: pd.DataFrame):
     for loss, group in frame.dropna(subset=["psnr_y_median"]).groupby("loss"):
         group = group.sort_values("patches")
         axes[0].plot(group["patches"], group["psnr_y_median"], marker="o", color=colours[loss], label=loss)
-        axes[0].fill_between(group["patches"], group["psnr_y_ci_low"], group["psnr_y_ci_high"], color=colours[loss], alpha=0.2)
+        axes[0].fill_between(
+            group["patches"], group["psnr_y_ci_low"], group["psnr_y_ci_high"], color=colours[loss], alpha=0.2
+        )
         if "ocr_exact" in group:
             axes[1].plot(group["patches"], group["ocr_exact"], marker="o", color=colours[loss], label=loss)
     pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("patches")
     axes[2].errorbar(
-        pecl["patches"], pecl["diff_psnr_y"], yerr=[pecl["diff_psnr_y"] - pecl["diff_ci_low"], pecl["diff_ci_high"] - pecl["diff_psnr_y"]],
-        marker="o", color=colours["PECL"], capsize=4,
+        pecl["patches"],
+        pecl["diff_psnr_y"],
+        yerr=[pecl["diff_psnr_y"] - pecl["diff_ci_low"], pecl["diff_ci_high"] - pecl["diff_psnr_y"]],
+        marker="o",
+        color=colours["PECL"],
+        capsize=4,
     )
     axes[2].axhline(0, color="black", lw=0.8)
-    titles = ("test PSNR-Y (dB), median [95% CI]", "test OCR exact (share of plates)", "PECL − MSE, paired test PSNR-Y (dB)")
+    titles = (
+        "test PSNR-Y (dB), median [95% CI]",
+        "test OCR exact (share of plates)",
+        "PECL − MSE, paired test PSNR-Y (dB)",
+    )
     for ax, title in zip(axes, titles):
         ax.set_xscale("log")
         ax.set_xlabel("training patches seen")
@@ -147,7 +160,9 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     table["loss"], table["iterations"] = frame["loss"], frame["iterations"].map("{:,}".format)
     table["patches seen"] = frame["patches"].map("{:,}".format)
     table["best val PSNR-Y (dB)"] = frame["val_psnr_y"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
-    table["test PSNR-Y (dB) [95% CI]"] = [interval(*v) for v in zip(frame["psnr_y_median"], frame["psnr_y_ci_low"], frame["psnr_y_ci_high"])]
+    table["test PSNR-Y (dB) [95% CI]"] = [
+        interval(*v) for v in zip(frame["psnr_y_median"], frame["psnr_y_ci_low"], frame["psnr_y_ci_high"])
+    ]
     table["OCR exact"] = frame.get("ocr_exact", nan).map(lambda v: "–" if pd.isna(v) else f"{v:.3f}")
     diffs = zip(frame.get("diff_psnr_y", nan), frame.get("diff_ci_low", nan), frame.get("diff_ci_high", nan))
     table["PECL − MSE, test PSNR-Y (dB) [95% CI]"] = [interval(*v, sign="+") for v in diffs]

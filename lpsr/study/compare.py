@@ -8,6 +8,7 @@ writes `table1.csv` and `table1.md` into `out`, with `out/<method>/per_plate.csv
 difference in PSNR-Y against bicubic on the same plates with its 95% bootstrap interval,
 the parameter count, the training budget and speed, and the paper's own numbers.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,12 +21,12 @@ from torch import nn
 from lpsr.config import RunConfig
 from lpsr.data.plates import PlateProtocol, data_root, load_plates
 from lpsr.evaluation.evaluate import evaluate, load_model
+from lpsr.files import CheckpointError
 from lpsr.inference import inference_bf16
-from lpsr.study.methods import method_config, METHODS, PAPER_TABLE1, TABLE1
 from lpsr.metrics import paired_difference
 from lpsr.models import count_parameters
+from lpsr.study.methods import METHODS, PAPER_TABLE1, TABLE1, method_config
 from lpsr.training.runs import run_summary
-from lpsr.files import CheckpointError
 from lpsr.training.train import TrainingError, train
 
 
@@ -47,7 +48,9 @@ def test_plates(config: RunConfig, progress: bool = True):
     return load_plates(root, "test", protocol, progress=progress)
 
 
-def train_and_score(configs: dict[str, RunConfig], runs_dir: str | Path, out: str | Path, ocr: bool = True, progress: bool = True) -> dict[str, Scored]:
+def train_and_score(
+    configs: dict[str, RunConfig], runs_dir: str | Path, out: str | Path, ocr: bool = True, progress: bool = True
+) -> dict[str, Scored]:
     """Train each named configuration (or find its finished run), then score its validation-selected
     checkpoint once on the test plates into `out/<name>/`. A parameterless model (bicubic) is
     scored as it is; a run that diverges, or needs a file that is not there (ImageNet weights),
@@ -66,7 +69,11 @@ def train_and_score(configs: dict[str, RunConfig], runs_dir: str | Path, out: st
         else:
             try:
                 run = train(config, runs_dir, progress=progress)
-            except (TrainingError, CheckpointError, FileNotFoundError) as error:  # diverged, or a weights file to put in place
+            except (
+                TrainingError,
+                CheckpointError,
+                FileNotFoundError,
+            ) as error:  # diverged, or a weights file to put in place
                 print(f"{name}: {error}")
                 scored[name] = Scored(config, error=str(error).split(";")[0])
                 continue
@@ -110,15 +117,25 @@ def compare(
     out = Path(out)
     if "bicubic" not in methods:
         methods = ["bicubic", *methods]  # the reference of the paired intervals
-    extra = [*overrides, *([f"data.root={json.dumps(str(data))}"] if data else [])]  # quoted: a folder named 2024 stays a string
-    scored = train_and_score({name: method_config(name, profile, overrides=extra) for name in methods}, runs_dir, out, ocr, progress)
-    rows = [_row(name, s) if s.summary else {"method": name, "SR method": _label(name), "note": s.error} for name, s in scored.items()]
+    extra = [
+        *overrides,
+        *([f"data.root={json.dumps(str(data))}"] if data else []),
+    ]  # quoted: a folder named 2024 stays a string
+    scored = train_and_score(
+        {name: method_config(name, profile, overrides=extra) for name in methods}, runs_dir, out, ocr, progress
+    )
+    rows = [
+        _row(name, s) if s.summary else {"method": name, "SR method": _label(name), "note": s.error}
+        for name, s in scored.items()
+    ]
     table = pd.DataFrame(rows).set_index("method").fillna("–")
     per_plate = {name: pd.read_csv(out / name / "per_plate.csv") for name, s in scored.items() if s.summary}
     reference = per_plate["bicubic"]["psnr_y"].to_numpy()
     for name in per_plate:
         diff = paired_difference(per_plate[name]["psnr_y"].to_numpy(), reference)
-        table.loc[name, "ΔPSNR-Y vs bicubic [95% CI]"] = f"{diff['median_diff']:+.2f} [{diff['ci_low']:+.2f}, {diff['ci_high']:+.2f}]"
+        table.loc[name, "ΔPSNR-Y vs bicubic [95% CI]"] = (
+            f"{diff['median_diff']:+.2f} [{diff['ci_low']:+.2f}, {diff['ci_high']:+.2f}]"
+        )
         table.loc[name, "plates better than bicubic"] = f"{diff['wins']:.0%}"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "table1.csv")
@@ -146,7 +163,11 @@ def _row(name: str, scored: Scored) -> dict:
         "SR method": _label(name),
         "#p": f"{n / 1e6:.2f}M" if n >= 1e6 else (f"{n / 1e3:.0f}K" if n else "–"),
         "loss": config.loss.name if run else "–",
-        "iterations × batch": (f"{done['iterations']} × {config.train.batch_size}" + (" (diverged)" if done.get("diverged") else "")) if run else "–",
+        "iterations × batch": (
+            f"{done['iterations']} × {config.train.batch_size}" + (" (diverged)" if done.get("diverged") else "")
+        )
+        if run
+        else "–",
         "lr": f"{config.train.lr:g}" if run else "–",
         "PSNR [dB]": _pm(summary, "psnr"),
         "PSNR-Y [dB]": _pm(summary, "psnr_y"),

@@ -17,6 +17,7 @@ each computed on the BT.601 luma Y (0-255) and averaged over a sliding `window`:
   starts at pixel 0: for an x8 SR output it is the LR pixel grid (the blocks an upsampler can leave);
   for an HR plate cropped and rectified from a CCPD JPEG, the JPEG grid is no longer aligned.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,8 +66,12 @@ def blockiness_map(image: np.ndarray, window: int = 16, block: int = 8) -> np.nd
     for axis in (0, 1):
         diff = np.abs(np.diff(y, axis=axis, append=np.take(y, [-1], axis=axis)))
         index = np.arange(y.shape[axis]).reshape((-1, 1) if axis == 0 else (1, -1))
-        boundary = np.broadcast_to((index % block == block - 1) & (index < y.shape[axis] - 1), y.shape).astype(np.float64)
-        interior = np.broadcast_to((index % block != block - 1) & (index < y.shape[axis] - 1), y.shape).astype(np.float64)
+        boundary = np.broadcast_to((index % block == block - 1) & (index < y.shape[axis] - 1), y.shape).astype(
+            np.float64
+        )
+        interior = np.broadcast_to((index % block != block - 1) & (index < y.shape[axis] - 1), y.shape).astype(
+            np.float64
+        )
         across = _local_mean(diff * boundary, window) / np.maximum(_local_mean(boundary, window), 1e-9)
         within = _local_mean(diff * interior, window) / np.maximum(_local_mean(interior, window), 1e-9)
         ratios.append((across + 1.0) / (within + 1.0))  # +1 grey level keeps flat areas at 1

@@ -1,14 +1,15 @@
 """An ipywidgets explorer for JupyterLab: pick a test plate and a method, see LR, SR and HR with
 their scores and what PaddleOCR reads. The HTML book shows the static figures beside it."""
+
 from __future__ import annotations
 
 import io
 
 import matplotlib.pyplot as plt
 
+from lpsr.evaluation.ocr import normalize_plate_text
 from lpsr.inference import super_resolve
 from lpsr.metrics import calculate_ssim, psnr_rgb, psnr_y
-from lpsr.evaluation.ocr import normalize_plate_text
 from lpsr.study.figures import plate_grid
 
 
@@ -19,9 +20,11 @@ def plate_view(models: dict, plates, index: int, method: str, reader=None, cache
         cache[(index, method)] = super_resolve(models[method], [plates.lr[index]])[0]
     sr = cache[(index, method)]
     hr, text = plates.hr[index], plates.texts[index]
-    line = f"{method}: PSNR {psnr_rgb(sr, hr):.2f} dB, PSNR-Y {psnr_y(sr, hr):.2f} dB, SSIM {calculate_ssim(sr, hr):.3f}"
+    line = (
+        f"{method}: PSNR {psnr_rgb(sr, hr):.2f} dB, PSNR-Y {psnr_y(sr, hr):.2f} dB, SSIM {calculate_ssim(sr, hr):.3f}"
+    )
     if reader is not None:
-        (read, conf), = reader.read([sr])
+        ((read, conf),) = reader.read([sr])
         verdict = "exact" if normalize_plate_text(read) == normalize_plate_text(text) else "wrong"
         line += f"; OCR reads {read!r} ({conf:.3f}, {verdict}; the plate is {text})"
     fig = plate_grid({"LR": [plates.lr[index]], method: [sr], "HR": [hr]}, row_titles=[text], width=3.2)

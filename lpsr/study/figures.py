@@ -1,4 +1,5 @@
 """Tables and figures for the book's chapters, from evaluation summaries and run logs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,11 +10,11 @@ import pandas as pd
 import torch
 
 from lpsr.data.ccpd import parse_ccpd_name
-from lpsr.data.plates import read_rgb
-from lpsr.study.degradation_maps import degradation_maps
 from lpsr.data.fonts import use_cjk_font
+from lpsr.data.plates import read_rgb
 from lpsr.inference import super_resolve
 from lpsr.metrics import contrast, psnr_rgb, psnr_y
+from lpsr.study.degradation_maps import degradation_maps
 from lpsr.training.runs import read_log
 
 
@@ -29,14 +30,23 @@ def results_table(summaries: list[dict]) -> pd.DataFrame:
             digits = 3 if key == "ssim" else 2
             row[label] = f"{s[f'{key}_median']:.{digits}f} (± {s[f'{key}_std']:.{digits}f})"
             row[f"{label} 95% CI"] = f"[{s[f'{key}_ci_low']:.{digits}f}, {s[f'{key}_ci_high']:.{digits}f}]"
-        for key, label in (("ocr_conf_median", "OCRρ (median conf.)"), ("ocr_exact", "OCR exact"), ("ocr_char_acc", "OCR char acc")):
+        for key, label in (
+            ("ocr_conf_median", "OCRρ (median conf.)"),
+            ("ocr_exact", "OCR exact"),
+            ("ocr_char_acc", "OCR char acc"),
+        ):
             if key in s:
                 row[label] = f"{s[key]:.3f}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
 
 
-def plate_grid(columns: dict[str, list[np.ndarray]], row_titles: list[str] | None = None, width: float = 2.6, captions: dict[str, list[str]] | None = None):
+def plate_grid(
+    columns: dict[str, list[np.ndarray]],
+    row_titles: list[str] | None = None,
+    width: float = 2.6,
+    captions: dict[str, list[str]] | None = None,
+):
     """A grid of plates: one column per named image list (e.g. LR, Bicubic, SR, HR), with an
     optional caption under each image of a column (`captions[name][row]`).
 
@@ -44,7 +54,9 @@ def plate_grid(columns: dict[str, list[np.ndarray]], row_titles: list[str] | Non
     use_cjk_font()
     names = list(columns)
     n_rows = len(columns[names[0]])
-    fig, axes = plt.subplots(n_rows, len(names), figsize=(width * len(names), 0.9 * width * n_rows / 2.2 + 0.4), squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, len(names), figsize=(width * len(names), 0.9 * width * n_rows / 2.2 + 0.4), squeeze=False
+    )
     for c, name in enumerate(names):
         for r, image in enumerate(columns[name]):
             ax = axes[r, c]
@@ -61,7 +73,9 @@ def plate_grid(columns: dict[str, list[np.ndarray]], row_titles: list[str] | Non
     return fig
 
 
-def training_curves(run_dirs: dict[str, str | Path], baseline: float | None = None, log_x: bool = True, key: str = "val_psnr_y"):
+def training_curves(
+    run_dirs: dict[str, str | Path], baseline: float | None = None, log_x: bool = True, key: str = "val_psnr_y"
+):
     """Validation PSNR-Y (or `key="val_psnr"`) against iterations for each named run (paper
     Fig. 6 style); `baseline` is bicubic's median on the same validation plates."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
@@ -107,7 +121,9 @@ def loss_curves(run_dirs: dict[str, str | Path], keys=("distance", "w_pixel", "m
             steps, _ = read_log(run_dir)
             if key not in steps[0]:
                 continue
-            ax.plot([s["iteration"] for s in steps], moving_average([s[key] for s in steps], smooth), color=colours[name])
+            ax.plot(
+                [s["iteration"] for s in steps], moving_average([s[key] for s in steps], smooth), color=colours[name]
+            )
         ax.set_title(key)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
@@ -137,8 +153,15 @@ def degradation_figure(images: dict[str, np.ndarray]):
     maps (lpsr.study.degradation_maps); each map column shares one colour scale."""
     maps = {name: degradation_maps(image) for name, image in images.items()}
     kinds = ("noise", "blur", "compression")
-    limits = {k: (np.nanmin([m[k] for m in maps.values()]), np.nanpercentile([m[k] for m in maps.values()], 99)) for k in kinds}
-    units = {"noise": "noise σ (Y levels)", "blur": "blur (0 sharp, 1 blurred)", "compression": "block-edge ratio (1: none)"}
+    limits = {
+        k: (np.nanmin([m[k] for m in maps.values()]), np.nanpercentile([m[k] for m in maps.values()], 99))
+        for k in kinds
+    }
+    units = {
+        "noise": "noise σ (Y levels)",
+        "blur": "blur (0 sharp, 1 blurred)",
+        "compression": "block-edge ratio (1: none)",
+    }
     fig, axes = plt.subplots(len(images), 4, figsize=(13, 1.45 * len(images) + 0.6), squeeze=False)
     for r, (name, image) in enumerate(images.items()):
         axes[r, 0].imshow(image)
@@ -169,7 +192,12 @@ def ablation_figure(frame: pd.DataFrame, keys=("psnr", "psnr_y"), names: dict | 
     """Paper Fig. 8/9: a score against the embedding size d for each distance (median with its
     95% interval as a band where the score has one), MSE as a horizontal line with its band.
     `frame` is `lpsr.study.ablation.embedding_sweep`'s table."""
-    labels = {"psnr": "PSNR (dB)", "psnr_y": "PSNR-Y (dB)", "ocr_conf": "OCRρ (median confidence)", "ocr_exact": "OCR exact match"}
+    labels = {
+        "psnr": "PSNR (dB)",
+        "psnr_y": "PSNR-Y (dB)",
+        "ocr_conf": "OCRρ (median confidence)",
+        "ocr_exact": "OCR exact match",
+    }
     fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.4), squeeze=False)
     pecl, mse = frame[frame["loss"] == "pecl"], frame[frame["loss"] == "mse"]
     for ax, key in zip(axes[0], keys):
@@ -193,7 +221,9 @@ def ablation_figure(frame: pd.DataFrame, keys=("psnr", "psnr_y"), names: dict | 
     return fig
 
 
-def psnr_contrast(run_dir: str | Path, baseline_dir: str | Path, key: str = "val_psnr") -> tuple[list[int], list[float]]:
+def psnr_contrast(
+    run_dir: str | Path, baseline_dir: str | Path, key: str = "val_psnr"
+) -> tuple[list[int], list[float]]:
     """Eq. 20 over training: (PSNR_PECL - PSNR_MSE) / PSNR_MSE at each validation both runs share."""
     _, vals = read_log(run_dir)
     _, base = read_log(baseline_dir)
@@ -225,7 +255,11 @@ def ocr_agreement(per_plate: pd.DataFrame, confident: float = 0.9) -> dict:
     AUROC of the confidence as a predictor of an exact read (0.5: no better than chance)."""
     conf, exact = per_plate["ocr_conf"].to_numpy(float), per_plate["exact"].to_numpy(bool)
     right, wrong = conf[exact], conf[~exact]
-    auroc = float(((right[:, None] > wrong[None]) + 0.5 * (right[:, None] == wrong[None])).mean()) if len(right) and len(wrong) else float("nan")
+    auroc = (
+        float(((right[:, None] > wrong[None]) + 0.5 * (right[:, None] == wrong[None])).mean())
+        if len(right) and len(wrong)
+        else float("nan")
+    )
     return {
         "plates": len(conf),
         "exact": float(exact.mean()),
@@ -270,7 +304,9 @@ def data_summary(splits: dict) -> pd.DataFrame:
             "frames": summary["frames"],
             "plates": summary["plates"],
             **{k: v for k, v in summary.items() if k.startswith("skipped_") or k == "missing"},
-            "median HR size (w×h)": f"{int(np.median(sizes[:, 0]))}×{int(np.median(sizes[:, 1]))}" if len(sizes) else "–",
+            "median HR size (w×h)": f"{int(np.median(sizes[:, 0]))}×{int(np.median(sizes[:, 1]))}"
+            if len(sizes)
+            else "–",
             "green (8 chars)": f"{np.mean([len(t) == 8 for t in plates.texts]):.1%}" if len(plates) else "–",
             "provinces": len(provinces),
             "commonest": ", ".join(f"{p} {n}" for p, n in provinces.head(3).items()),
@@ -297,7 +333,9 @@ def plate_size_figure(splits: dict):
 def frame_figure(root: str | Path, plates, indices: list[int]):
     """Paper Fig. 4: CCPD frames with the plate's four annotated vertices, beside the rectified plate."""
     use_cjk_font()
-    fig, axes = plt.subplots(len(indices), 2, figsize=(9, 2.6 * len(indices)), squeeze=False, gridspec_kw={"width_ratios": [1.4, 1]})
+    fig, axes = plt.subplots(
+        len(indices), 2, figsize=(9, 2.6 * len(indices)), squeeze=False, gridspec_kw={"width_ratios": [1.4, 1]}
+    )
     for row, i in zip(axes, indices):
         frame = read_rgb(Path(root) / plates.files[i])
         vertices = parse_ccpd_name(plates.files[i]).vertices

@@ -6,6 +6,7 @@ where it has one (a loss, and for the `cpu` profile a budget the table states). 
 method is one architecture module, its line in MODELS and, for a row of Table 1, one line
 here. `PAPER_TABLE1` holds the paper's own numbers, shown beside ours for reference.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -81,10 +82,14 @@ def method_settings(name: str, profile: str) -> list[dict]:
         return [{"model": {"name": method.model}}, method.settings, method.profiles.get(profile, {})]
     if name in MODELS:
         return [{"model": {"name": name}}]
-    raise ValueError(f"unknown method {name!r}; Table 1 methods: {', '.join(METHODS)}; architectures: {', '.join(MODELS)}")
+    raise ValueError(
+        f"unknown method {name!r}; Table 1 methods: {', '.join(METHODS)}; architectures: {', '.join(MODELS)}"
+    )
 
 
-def method_config(name: str | None, profile: str = "cpu", file: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+def method_config(
+    name: str | None, profile: str = "cpu", file: str | Path | None = None, overrides: list[str] = ()
+) -> RunConfig:
     """The configuration of method `name` (a row of Table 1, or any architecture; None: the
     profile's own model and loss) at `profile`: the profile, the method's settings, then a YAML
     file and overrides (lpsr.config.load_config)."""

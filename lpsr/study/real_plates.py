@@ -5,6 +5,7 @@ reads the plate named by the file better from the SR output than from the crop a
 crops are real camera pixels, not a x8 downscale of a larger plate: they lie outside the
 degradation the models were trained on (bicubic/area downscale of rectified HR plates).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from lpsr.data.plates import IMAGE_SUFFIXES
-from lpsr.inference import super_resolve
 from lpsr.evaluation.ocr import char_accuracy, normalize_plate_text
 from lpsr.evaluation.upscale import InputError, read_image
+from lpsr.inference import super_resolve
 
 
 def labelled_plates(folder: str | Path, limit: int | None = None) -> tuple[list[Path], list[str]]:
@@ -29,7 +30,9 @@ def labelled_plates(folder: str | Path, limit: int | None = None) -> tuple[list[
     return files, [p.stem.split("_")[0] for p in files]
 
 
-def read_before_and_after(folder: str | Path, models: dict, reader, limit: int | None = None, progress: bool = True) -> pd.DataFrame:
+def read_before_and_after(
+    folder: str | Path, models: dict, reader, limit: int | None = None, progress: bool = True
+) -> pd.DataFrame:
     """One row per plate and method ("as is", then each named model's SR): what OCR reads, its
     confidence, exact match and character accuracy against the file name. Unreadable files are
     reported and skipped."""
@@ -46,5 +49,15 @@ def read_before_and_after(folder: str | Path, models: dict, reader, limit: int |
         shown = images if model is None else super_resolve(model, images)
         for (name, text), (read, conf) in zip(kept, reader.read(shown)):
             truth, got = normalize_plate_text(text), normalize_plate_text(read)
-            rows.append({"file": name, "plate": text, "method": method, "ocr_text": read, "ocr_conf": conf, "exact": int(got == truth), "char_acc": char_accuracy(got, truth)})
+            rows.append(
+                {
+                    "file": name,
+                    "plate": text,
+                    "method": method,
+                    "ocr_text": read,
+                    "ocr_conf": conf,
+                    "exact": int(got == truth),
+                    "char_acc": char_accuracy(got, truth),
+                }
+            )
     return pd.DataFrame(rows)

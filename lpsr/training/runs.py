@@ -5,6 +5,7 @@ resolved precision), `log.jsonl` (one line per iteration and per validation), th
 and, once finished, `done.json`. The functions here name a run's folder and read what a run
 wrote; `lpsr.training.train` writes it.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,6 @@ def environment(config: RunConfig, device: torch.device) -> dict:
     }
 
 
-
 def precision_record(config: RunConfig, device: torch.device) -> dict:
     """What train.bf16 and train.compile resolved to on `device` and why, with the CPU facts
     the decision rests on (so a run on another machine can be told apart)."""
@@ -53,10 +53,8 @@ def precision_record(config: RunConfig, device: torch.device) -> dict:
     }
 
 
-
 def run_dir_for(config: RunConfig, runs_dir: str | Path, fingerprint: str) -> Path:
     return Path(runs_dir) / f"{config.model.name}-{config.loss.name}-{config.run_id(fingerprint)}"
-
 
 
 def _log_records(path: Path) -> tuple[list[dict], int]:
@@ -76,7 +74,6 @@ def _log_records(path: Path) -> tuple[list[dict], int]:
     return records, torn
 
 
-
 def truncate_log(path: Path, iteration: int) -> None:
     """Drop log lines past the checkpoint a run resumes from (they will be written again), and
     lines torn by a crash (named on stderr)."""
@@ -85,8 +82,13 @@ def truncate_log(path: Path, iteration: int) -> None:
     records, torn = _log_records(path)
     if torn:
         print(f"{path}: dropped {torn} torn line{'s' if torn > 1 else ''} (cut short by a crash)", file=sys.stderr)
-    write_atomic({path: "".join(json.dumps(record) + "\n" for record in records if record["iteration"] <= iteration).encode("utf-8")})
-
+    write_atomic(
+        {
+            path: "".join(json.dumps(record) + "\n" for record in records if record["iteration"] <= iteration).encode(
+                "utf-8"
+            )
+        }
+    )
 
 
 def read_log(run_dir: str | Path):
@@ -98,17 +100,14 @@ def read_log(run_dir: str | Path):
     return steps, vals
 
 
-
 def run_summary(run_dir: str | Path) -> dict:
     """A finished run's `done.json`: iterations, the validation-selected `best`, `diverged`, speed."""
     return json.loads((Path(run_dir) / "done.json").read_text(encoding="utf-8"))
 
 
-
 def diverged_at(run_dir: str | Path) -> int | None:
     """The iteration at which a finished run's loss diverged (its end), or None."""
     return (run_summary(run_dir).get("diverged") or {}).get("iteration")
-
 
 
 def run_config(run_dir: str | Path) -> RunConfig:

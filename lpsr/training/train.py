@@ -22,6 +22,7 @@ non-finite loss stops with a message and keeps the last good checkpoint. A loss 
 a result: `done.json` records where and why (`diverged`), `best.pt` holds the validation-selected
 weights from before it (several processes, or no validation yet: an error as for a non-finite loss).
 """
+
 from __future__ import annotations
 
 import json
@@ -63,7 +64,9 @@ class TrainingStopped(KeyboardInterrupt):
     `exit_code` is what a shell reports for that signal (128 + its number)."""
 
     def __init__(self, signum: int, iteration: int, run_dir: Path):
-        super().__init__(f"stopped by {signal.Signals(signum).name} at iteration {iteration}; {run_dir / 'last.pt'} holds it: run the same command to resume")
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name} at iteration {iteration}; {run_dir / 'last.pt'} holds it: run the same command to resume"
+        )
         self.exit_code = 128 + signum
 
 
@@ -125,7 +128,13 @@ def prepare_data(config: RunConfig, progress: bool = True):
     val_plates = load_plates(root, "val", protocol, progress=progress)
     if config.data.val_plates:
         n = config.data.val_plates
-        val_plates = replace(val_plates, hr=val_plates.hr[:n], lr=val_plates.lr[:n], files=val_plates.files[:n], texts=val_plates.texts[:n])
+        val_plates = replace(
+            val_plates,
+            hr=val_plates.hr[:n],
+            lr=val_plates.lr[:n],
+            files=val_plates.files[:n],
+            texts=val_plates.texts[:n],
+        )
     fingerprint = json.dumps([train_plates.files, val_plates.files, asdict(protocol), str(root)])
     return train_plates, val_plates, fingerprint
 
@@ -147,7 +156,6 @@ def _resume_state(run_dir: Path, device: torch.device) -> dict | None:
     if (run_dir / "last.pt").exists() or (run_dir / "previous.pt").exists():
         print(f"{problems[0]}: no whole checkpoint is left, training starts over", file=sys.stderr)
     return None
-
 
 
 @dataclass
@@ -201,9 +209,19 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     # resume from the newest whole checkpoint, if any
     state = TrainState() if retrain else _resume(run)
     _record_start(run, state)
-    total, validations = config.train.iterations, validation_points(config.train.iterations, config.train.val_every, config.train.val_early)
+    total, validations = (
+        config.train.iterations,
+        validation_points(config.train.iterations, config.train.val_every, config.train.val_early),
+    )
     log = open(run.run_dir / "log.jsonl", "a", encoding="utf-8") if run.main else open(os.devnull, "w")
-    bar = tqdm(range(state.iteration, total), initial=state.iteration, total=total, desc=run.run_dir.name, disable=not (progress and run.main), unit="it")
+    bar = tqdm(
+        range(state.iteration, total),
+        initial=state.iteration,
+        total=total,
+        desc=run.run_dir.name,
+        disable=not (progress and run.main),
+        unit="it",
+    )
     started = time.perf_counter()
     with _stop_on_signals(state), log, bar:
         run.model.train()
@@ -254,17 +272,38 @@ def _set_up(config: RunConfig, runs_dir: str | Path, progress: bool, retrain: bo
     patches = PlatePatches(train_plates, config.data.patch_size)
     model = build_model(config.model.name, config.model.scale, **config.model.options).to(device)
     if count_parameters(model) == 0:
-        raise ValueError(f"{config.model.name} has no parameters to train: evaluate it directly (lpsr eval --model {config.model.name})")
+        raise ValueError(
+            f"{config.model.name} has no parameters to train: evaluate it directly (lpsr eval --model {config.model.name})"
+        )
     if config.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam([{"params": model.parameters()}] + ([{"params": loss_fn.trainable}] if loss_fn.trainable else []), lr=config.train.lr)
+    optimizer = torch.optim.Adam(
+        [{"params": model.parameters()}] + ([{"params": loss_fn.trainable}] if loss_fn.trainable else []),
+        lr=config.train.lr,
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: _lr_factor(config, loss_fn, i))
     generator = torch.Generator().manual_seed(config.train.seed + rank)  # each replica its own patches
     compiled = CompiledOrEager(model) if precision["compile"] else None  # eager, with a warning, if compiling fails
     forward = model if compiled is None else compiled
     if world > 1:
         forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
-    return Run(config, run_dir, device, rank, world, precision, patches, val_plates, loss_fn, model, forward, compiled, optimizer, scheduler, generator)
+    return Run(
+        config,
+        run_dir,
+        device,
+        rank,
+        world,
+        precision,
+        patches,
+        val_plates,
+        loss_fn,
+        model,
+        forward,
+        compiled,
+        optimizer,
+        scheduler,
+        generator,
+    )
 
 
 def _lr_factor(config: RunConfig, loss_fn: TrainingLoss, iteration: int) -> float:
@@ -287,7 +326,9 @@ def _resume(run: Run) -> TrainState:
     torch.set_rng_state(saved["torch_rng"])
     print(f"resuming {run.run_dir.name} at iteration {saved['iteration']}")
     start = saved["iteration"]
-    return TrainState(start, saved["best"], saved.get("loss_mean"), saved.get("loss_floor", math.inf), resumed_from=start)
+    return TrainState(
+        start, saved["best"], saved.get("loss_mean"), saved.get("loss_floor", math.inf), resumed_from=start
+    )
 
 
 def _record_start(run: Run, state: TrainState) -> None:
@@ -350,7 +391,14 @@ def _step(run: Run, state: TrainState, iteration: int) -> dict:
     terms |= run.loss_fn.after_step(sr.detach().float(), hr)  # PECL's weight clipping, a GAN's discriminator step
     run.scheduler.step()
     step_s = time.perf_counter() - tick
-    return {"iteration": iteration + 1, "loss": value, **terms, "lr": used_lr, "samples_per_s": config.train.batch_size / step_s, "data_share": data_s / step_s}
+    return {
+        "iteration": iteration + 1,
+        "loss": value,
+        **terms,
+        "lr": used_lr,
+        "samples_per_s": config.train.batch_size / step_s,
+        "data_share": data_s / step_s,
+    }
 
 
 def _check_divergence(run: Run, state: TrainState, iteration: int, value: float, terms: dict) -> None:
@@ -366,7 +414,9 @@ def _check_divergence(run: Run, state: TrainState, iteration: int, value: float,
     if diverged and run.world == 1 and state.best["iteration"]:
         state.divergence = {"iteration": iteration + 1, "message": message}
         return
-    raise TrainingError(f"{message}; the last good checkpoint is kept in {run.run_dir / 'last.pt'} and the best in {run.run_dir / 'best.pt'}")
+    raise TrainingError(
+        f"{message}; the last good checkpoint is kept in {run.run_dir / 'last.pt'} and the best in {run.run_dir / 'best.pt'}"
+    )
 
 
 def _validate_and_select(run: Run, state: TrainState, done: int) -> dict:
@@ -397,7 +447,11 @@ def _checkpoint(run: Run, state: TrainState) -> None:
         return
     saved = {
         "model": run.model.state_dict(),
-        "loss": {k: v for k, v in run.loss_fn.state_dict().items() if run.config.loss.trainable or not k.startswith("encoder.")},
+        "loss": {
+            k: v
+            for k, v in run.loss_fn.state_dict().items()
+            if run.config.loss.trainable or not k.startswith("encoder.")
+        },
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(),
         "generators": generators,
@@ -425,7 +479,9 @@ def _finish(run: Run, state: TrainState, train_seconds: float) -> Path:
     total, start, divergence = run.config.train.iterations, state.resumed_from, state.divergence
     end = total if divergence is None else divergence["iteration"] - 1
     if divergence is not None:
-        print(f"\n{run.run_dir.name}: {divergence['message']}; the run ends there, its best checkpoint was selected before it")
+        print(
+            f"\n{run.run_dir.name}: {divergence['message']}; the run ends there, its best checkpoint was selected before it"
+        )
     summary = {
         "iterations": end,
         "diverged": divergence,
@@ -434,7 +490,9 @@ def _finish(run: Run, state: TrainState, train_seconds: float) -> Path:
         "best": state.best,
         "train_seconds": train_seconds,
         "resumed_from": start,
-        "samples_per_s": run.world * (end - start) * run.config.train.batch_size / train_seconds if end > start else None,
+        "samples_per_s": run.world * (end - start) * run.config.train.batch_size / train_seconds
+        if end > start
+        else None,
     }
     if run.compiled is not None and run.compiled.failure:  # the run id says compiled; it trained eager
         summary["compile_failed"] = run.compiled.failure
