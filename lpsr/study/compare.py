@@ -18,8 +18,7 @@ from pathlib import Path
 import pandas as pd
 from torch import nn
 
-from lpsr.config import RunConfig
-from lpsr.data.plates import PlateProtocol, data_root, load_plates
+from lpsr.config import RunConfig, split_plates
 from lpsr.evaluation.evaluate import evaluate, load_model
 from lpsr.files import CheckpointError
 from lpsr.inference import inference_bf16
@@ -43,9 +42,7 @@ class Scored:
 
 def test_plates(config: RunConfig, progress: bool = True):
     """The whole test plates of a configuration's data (its protocol, scale and root)."""
-    protocol = PlateProtocol(scale=config.model.scale, crop=config.data.crop, kernel=config.data.kernel)
-    root = data_root(config.data.root, config.data.synthetic_frames, config.data.synthetic_seed)
-    return load_plates(root, "test", protocol, progress=progress)
+    return split_plates(config, "test", progress)
 
 
 def train_and_score(

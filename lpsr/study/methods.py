@@ -34,18 +34,14 @@ class PaperRow:
     ocr: tuple[float, float]
 
 
-# The PECL setting of the headline rows, chosen on validation: at the cpu profile on ccpd-mini
-# (1000 it x 16, frozen `plates` encoder, d = 128, L1; book build of 2026-11-27) the best val
-# PSNR-Y of the PECL settings tried was the positive reading (D^2) with a fixed w_pixel = 0.99:
-# 20.01 dB, against 18.95 (positive, the paper's learnable weights), 18.87 (positive, uncertainty
-# weighting), 18.15 (eq. 17 as written, learnable weights; diverged at it 315) and 21.08 for MSE
-# alone. At 1500 iterations the same setting was best (20.37; learnable 19.25, uncertainty 19.34,
-# eq. 17 16.68; MSE 21.80).
+# The PECL setting of the headline rows: of the readings and weightings chapter 2 compares at the
+# cpu profile, the one with the best validation PSNR-Y (chapter 2 shows whether it still is in
+# the build at hand).
 PECL_HEADLINE = {"loss": {"name": "pecl", "reading": "positive", "weighting": "fixed", "w_pixel": 0.99}}
 
-# The three heaviest competitors cost 5-9x an MSE run of ours per iteration on a 2-core CPU
-# (1500 iterations: ESRGAN 1722 s, SwinIR 1701 s, TBSRN 1003 s, ours 187 s); at the cpu profile
-# they train for half its iterations, which Table 1's budget column states.
+# The three heaviest competitors cost several times an MSE run of ours per iteration on a
+# 2-core CPU; at the cpu profile they train for half its iterations, which Table 1's budget
+# column states.
 HEAVY_CPU = {"cpu": {"train": {"iterations": 500}}}
 
 METHODS: dict[str, Method] = {
@@ -54,8 +50,8 @@ METHODS: dict[str, Method] = {
     "msrn": Method("msrn", label="MSRN"),
     "espcn": Method("espcn", label="ESPCN"),
     "esrgan": Method("rrdbnet", {"loss": {"name": "esrgan"}}, label="ESRGAN", profiles=HEAVY_CPU),
-    # TBSRN diverges at the cpu profile's lr 2e-3 (constant output, val PSNR-Y 5.2 dB by it 200);
-    # at 5e-4 it learns (13.1 dB at it 200, still rising): its own lr, stated in Table 1's lr column
+    # TBSRN diverges at the cpu profile's lr 2e-3 (its output goes constant) and learns at 5e-4:
+    # its own lr, stated in Table 1's lr column
     "tbsrn": Method("tbsrn", {"loss": {"name": "text"}, "train": {"lr": 5e-4}}, label="TBSRN", profiles=HEAVY_CPU),
     "swinir": Method("swinir", label="SwinIR", profiles=HEAVY_CPU),
     "ours-mse": Method("lpsr", label="Ours (MSE)"),

@@ -42,9 +42,9 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from lpsr.config import RunConfig, validate_config
+from lpsr.config import RunConfig, plate_source, validate_config
 from lpsr.data.patches import PlatePatches
-from lpsr.data.plates import PlateProtocol, data_root, load_plates
+from lpsr.data.plates import load_plates
 from lpsr.files import CheckpointError, checkpoint_bytes, load_checkpoint, write_atomic
 from lpsr.inference import autocast, super_resolve
 from lpsr.losses import TrainingLoss, build_loss
@@ -122,8 +122,7 @@ def validate(model, plates, device, config: RunConfig) -> dict:
 
 def prepare_data(config: RunConfig, progress: bool = True):
     """Train and val plates for a configuration, and a fingerprint of them."""
-    root = data_root(config.data.root, config.data.synthetic_frames, config.data.synthetic_seed)
-    protocol = PlateProtocol(scale=config.model.scale, crop=config.data.crop, kernel=config.data.kernel)
+    root, protocol = plate_source(config)
     train_plates = load_plates(root, "train", protocol, progress=progress)
     val_plates = load_plates(root, "val", protocol, progress=progress)
     if config.data.val_plates:
