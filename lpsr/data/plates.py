@@ -190,10 +190,16 @@ def _prepare_one(args):
 def _cache_key(root: Path, frames: list[Path], protocol: PlateProtocol) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps([CACHE_VERSION, str(root.resolve()), asdict(protocol)]).encode())
+    hash_frames(digest, root, frames)
+    return digest.hexdigest()[:16]
+
+
+def hash_frames(digest, root: Path, frames: list[Path], prefix: str = "") -> None:
+    """Feed a hashlib digest one line per frame, `prefix`, its path under `root` and its size:
+    what keys a cache to a frame list (a changed, added or removed frame changes the key)."""
     for path in frames:
         size = path.stat().st_size if path.exists() else -1
-        digest.update(f"{path.relative_to(root) if path.is_relative_to(root) else path}:{size}\n".encode())
-    return digest.hexdigest()[:16]
+        digest.update(f"{prefix}{path.relative_to(root) if path.is_relative_to(root) else path}:{size}\n".encode())
 
 
 def _ragged_save(folder: Path, name: str, arrays: list[np.ndarray]) -> list[list[int]]:

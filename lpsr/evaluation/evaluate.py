@@ -22,7 +22,7 @@ from torch import nn
 
 from lpsr.config import config_from_dict
 from lpsr.data.plates import PlateSet
-from lpsr.evaluation.ocr import char_accuracy, normalize_plate_text, ocr_scores
+from lpsr.evaluation.ocr import ocr_scores, score_read
 from lpsr.files import load_checkpoint, write_atomic
 from lpsr.inference import inference_bf16, super_resolve
 from lpsr.metrics import calculate_ssim, psnr_rgb, psnr_y, summarize
@@ -111,12 +111,9 @@ def evaluate(
         reads = reader.read(sr)
         columns["ocr_text"] = [text for text, _ in reads]
         columns["ocr_conf"] = [conf for _, conf in reads]
-        columns["exact"] = [
-            int(normalize_plate_text(t) == normalize_plate_text(g)) for (t, _), g in zip(reads, plates.texts)
-        ]
-        columns["char_acc"] = [
-            char_accuracy(normalize_plate_text(t), normalize_plate_text(g)) for (t, _), g in zip(reads, plates.texts)
-        ]
+        scored = [score_read(text, truth) for (text, _), truth in zip(reads, plates.texts)]
+        columns["exact"] = [s["exact"] for s in scored]
+        columns["char_acc"] = [s["char_acc"] for s in scored]
         ocr_summary = {k: v for k, v in ocr_scores(reads, plates.texts).items() if k != "n"}
         conf = summarize(columns["ocr_conf"])  # the paper's OCRρ: median (± std) of the confidence
         ocr_summary |= {"ocr_conf_median": conf["median"], "ocr_conf_std": conf["std"]}

@@ -280,6 +280,18 @@ def char_accuracy(pred: str, truth: str) -> float:
     return max(0.0, 1.0 - levenshtein(pred, truth) / len(truth))
 
 
+def score_read(read: str, truth: str) -> dict:
+    """One plate's read against its text, both through `normalize_plate_text`: ``exact`` (1 when
+    read exactly, else 0), ``char_acc`` (`char_accuracy`) and ``province`` (its first character,
+    the province, is right)."""
+    pred, truth = normalize_plate_text(read), normalize_plate_text(truth)
+    return {
+        "exact": int(pred == truth),
+        "char_acc": char_accuracy(pred, truth),
+        "province": int(bool(pred) and bool(truth) and pred[0] == truth[0]),
+    }
+
+
 def ocr_scores(preds: Sequence[tuple[str, float]], truths: Sequence[str]) -> dict:
     """OCR figures of a set of plates, texts compared after `normalize_plate_text`.
 
@@ -297,11 +309,11 @@ def ocr_scores(preds: Sequence[tuple[str, float]], truths: Sequence[str]) -> dic
         return {"ocr_conf_mean": nan, "ocr_exact": nan, "ocr_char_acc": nan, "ocr_province_acc": nan, "n": 0}
     conf = exact = chars = province = 0.0
     for (text, score), truth in zip(preds, truths):
-        pred, truth = normalize_plate_text(text), normalize_plate_text(truth)
+        scores = score_read(text, truth)
         conf += float(score)
-        exact += pred == truth
-        chars += char_accuracy(pred, truth)
-        province += bool(pred) and bool(truth) and pred[0] == truth[0]
+        exact += scores["exact"]
+        chars += scores["char_acc"]
+        province += scores["province"]
     return {
         "ocr_conf_mean": conf / n,
         "ocr_exact": exact / n,

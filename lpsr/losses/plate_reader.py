@@ -24,7 +24,15 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from lpsr.data.ccpd import ADS, ALPHABETS, PROVINCES, encode_plate
-from lpsr.data.plates import DataError, PlateProtocol, default_cache_dir, has_split, list_frames, load_plates
+from lpsr.data.plates import (
+    DataError,
+    PlateProtocol,
+    default_cache_dir,
+    has_split,
+    hash_frames,
+    list_frames,
+    load_plates,
+)
 from lpsr.files import checkpoint_bytes, load_checkpoint, write_atomic
 from lpsr.losses.encoder import PlateEncoder, file_sha256
 from lpsr.precision import reproducible_fp32
@@ -166,10 +174,7 @@ def plate_encoder_path(root: str | Path, cache_dir: str | Path | None = None, **
     digest = hashlib.sha256()
     digest.update(json.dumps([PRETRAIN_VERSION, str(root.resolve()), _settings(**settings)], sort_keys=True).encode())
     for split in ("train", "val"):
-        for frame in list_frames(root, split):
-            size = frame.stat().st_size if frame.exists() else -1
-            name = frame.relative_to(root) if frame.is_relative_to(root) else frame
-            digest.update(f"{split}:{name}:{size}\n".encode())
+        hash_frames(digest, root, list_frames(root, split), prefix=f"{split}:")
     return Path(cache_dir or default_cache_dir()) / "encoders" / f"plates-{digest.hexdigest()[:16]}"
 
 
