@@ -96,7 +96,9 @@ def evaluate(
     false or "auto" (bf16 autocast where `device` computes bf16 natively); the summary records it."""
     bf16 = inference_bf16(bf16, device)
     started = time.perf_counter()
-    if model is not None and channels_last:  # 1.6x faster whole-plate inference on CPU (bench/infer_speed.py)
+    if (
+        model is not None and channels_last
+    ):  # faster whole-plate inference on CPU (bench/infer_speed.py measures by how much)
         model = model.to(memory_format=torch.channels_last)
     sr = (
         super_resolve(model, plates.lr, device, bf16=bf16, channels_last=channels_last)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from lpsr.files import write_atomic
+
 PROJECT = Path(__file__).resolve().parents[1]
 # The longest a chapter's cell may run before the chapter is stopped as stalled (seconds; None: no
 # limit): about ten times the longest cell of each profile on an idle 2-core machine (a chapter's
@@ -87,8 +89,7 @@ def record_build(out: Path, entry: dict) -> list[dict]:
     """Append `entry` to `out/builds.json` (the folder's build history) and return the history."""
     path = out / "builds.json"
     builds = [*(json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []), entry]
-    path.with_suffix(".tmp").write_text(json.dumps(builds, indent=1), encoding="utf-8")
-    path.with_suffix(".tmp").replace(path)
+    write_atomic({path: json.dumps(builds, indent=1).encode("utf-8")})
     return builds
 
 
