@@ -208,19 +208,11 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     # resume from the newest whole checkpoint, if any
     state = TrainState() if retrain else _resume(run)
     _record_start(run, state)
-    total, validations = (
-        config.train.iterations,
-        validation_points(config.train.iterations, config.train.val_every, config.train.val_early),
-    )
+    total = config.train.iterations
+    validations = validation_points(total, config.train.val_every, config.train.val_early)
     log = open(run.run_dir / "log.jsonl", "a", encoding="utf-8") if run.main else open(os.devnull, "w")
-    bar = tqdm(
-        range(state.iteration, total),
-        initial=state.iteration,
-        total=total,
-        desc=run.run_dir.name,
-        disable=not (progress and run.main),
-        unit="it",
-    )
+    quiet, name = not (progress and run.main), run.run_dir.name
+    bar = tqdm(range(state.iteration, total), initial=state.iteration, total=total, desc=name, disable=quiet, unit="it")
     started = time.perf_counter()
     with _stop_on_signals(state), log, bar:
         run.model.train()
