@@ -19,11 +19,15 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps opencv-python-headless==5.0.0.93
 	touch $@
 
-.PHONY: book test install clean browser
+.PHONY: book test install clean browser lab
 install: $(VENV)/.installed
 
 book: $(VENV)/.installed
 	$(VENV)/bin/lpsr book --profile $(PROFILE) $(if $(DATA),--data $(DATA)) $(if $(SMALL_PLATES),--small-plates $(SMALL_PLATES))
+
+# the chapters in JupyterLab, run by the project's kernel (.venv's python3)
+lab: $(VENV)/.installed
+	$(VENV)/bin/jupyter lab notebooks
 
 test: $(VENV)/.installed browser
 	$(VENV)/bin/ruff check lpsr tests bench notebooks

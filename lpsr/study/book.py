@@ -22,7 +22,7 @@ import yaml
 
 from lpsr.files import write_atomic
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]  # the repository: lpsr/study/book.py
 # The longest a chapter's cell may run before the chapter is stopped as stalled (seconds; None: no
 # limit): about ten times the longest cell of each profile on an idle 2-core machine (a chapter's
 # training), so that a loaded machine still finishes while a stall ends well within a CI run.
@@ -295,17 +295,14 @@ def _prepare_for_html(notebook: Path, closing: str) -> None:
     notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
-def browser_check(
-    html: str | Path,
-    screenshot: str | Path,
+def headless_chromium(
     chromium: str = "/usr/bin/chromium",
     chromedriver: str = "/usr/bin/chromedriver",
     page_timeout: int = 120,
-) -> dict[str, list[str]]:
-    """Open every page of the built book in headless Chromium (Debian's `chromium` and
-    `chromium-driver` packages), screenshot the index into `screenshot`, and return the console
-    errors of each page that has any (an empty dict: none). A page that does not load within
-    `page_timeout` seconds raises selenium's TimeoutException."""
+    window: str = "1280,1600",
+):
+    """A selenium driver of headless Chromium (Debian's `chromium` and `chromium-driver` packages)
+    that keeps the browser's console log; a FileNotFoundError names the packages when they are missing."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -316,18 +313,37 @@ def browser_check(
             )
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    # --disable-dev-shm-usage: a container's small /dev/shm can crash or stall Chromium's renderer
+    # --disable-dev-shm-usage: a container's small /dev/shm can crash or stall Chromium's renderer;
+    # no background networking: this machine reaches nothing but localhost
     for argument in (
         "--headless=new",
         "--no-sandbox",
         "--disable-gpu",
         "--disable-dev-shm-usage",
-        "--window-size=1280,1600",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--window-size={window}",
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     driver.set_page_load_timeout(page_timeout)
+    return driver
+
+
+def browser_check(
+    html: str | Path,
+    screenshot: str | Path,
+    chromium: str = "/usr/bin/chromium",
+    chromedriver: str = "/usr/bin/chromedriver",
+    page_timeout: int = 120,
+) -> dict[str, list[str]]:
+    """Open every page of the built book in headless Chromium (`headless_chromium`), screenshot
+    the index into `screenshot`, and return the console errors of each page that has any (an empty
+    dict: none). A page that does not load within `page_timeout` seconds raises selenium's
+    TimeoutException."""
+    driver = headless_chromium(chromium, chromedriver, page_timeout)
     html, errors = Path(html).resolve(), {}
     try:
         pages = [

@@ -1,0 +1,146 @@
+"""Chapter 6 in JupyterLab, as a researcher uses it: a headless JupyterLab serves the chapter, Chromium
+opens it, runs every cell, and picking another plate and another method in the explorer widget
+changes the plate shown and its scores."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from lpsr.study.book import PROJECT, headless_chromium
+
+CHAPTER = "06_qualitative.ipynb"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _chapter_copy(folder: Path, runs_dir: Path) -> None:
+    """The chapter with its run folder pointed at the session's smoke runs (the smoke book's)."""
+    nb = json.loads((PROJECT / "notebooks" / CHAPTER).read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    source = "".join(cell["source"]).replace('runs_dir = "../runs"', f"runs_dir = {str(runs_dir)!r}")
+    assert str(runs_dir) in source, "the chapter's parameters cell no longer sets runs_dir"
+    cell["source"] = source.splitlines(keepends=True)
+    (folder / CHAPTER).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def _wait(condition, timeout: float, what: str, poll: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def lab(tmp_path, smoke_runs):
+    """A JupyterLab server on a free localhost port serving a copy of chapter 6; (url, token)."""
+    if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("JupyterLab is not installed (the book extra: pip install -e '.[book]')")
+    if not Path("/usr/bin/chromium").is_file():
+        pytest.skip("no /usr/bin/chromium (Debian's chromium and chromium-driver packages): JupyterLab check skipped")
+    _chapter_copy(tmp_path, smoke_runs)
+    port, token = _free_port(), secrets.token_hex(16)
+    command = [
+        str(Path(sys.executable).parent / "jupyter-lab"),
+        "--no-browser",
+        "--allow-root",
+        f"--ServerApp.port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={tmp_path}",
+        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run the cells through Lab's own command
+        "--ServerApp.disable_check_xsrf=True",
+    ]
+    log = open(tmp_path / "lab.log", "w")
+    server = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"JUPYTER_NO_CONFIG": "1"}
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as answer:
+                return answer.status == 200
+        except OSError:
+            return server.poll() is not None and pytest.fail(f"JupyterLab exited: {(tmp_path / 'lab.log').read_text()}")
+
+    try:
+        _wait(up, 120, "JupyterLab to answer")
+        yield url, token
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_chapter_6_runs_in_jupyterlab_and_its_explorer_answers(lab):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    url, token = lab
+    driver = headless_chromium(page_timeout=180, window="1400,1000")
+    try:
+        driver.get(f"{url}/lab/tree/{CHAPTER}?token={token}")
+        _wait(
+            lambda: driver.execute_script(
+                "const app = window.jupyterapp; const w = app && app.shell.currentWidget;"
+                "return !!(w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
+                " && w.sessionContext.session.kernel.status === 'idle');"
+            ),
+            180,
+            "the chapter's kernel to start",
+        )
+        driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
+        # the explorer is the chapter's widget: a plate dropdown, method buttons, the plate image, the scores
+        _wait(
+            lambda: any("PSNR-Y" in e.text for e in driver.find_elements(By.CSS_SELECTOR, ".widget-html pre")),
+            900,
+            "the explorer to show a plate",
+            poll=5,
+        )
+
+        def view():
+            image = driver.find_element(By.CSS_SELECTOR, "img.widget-image")
+            return image.get_attribute("src"), driver.find_element(By.CSS_SELECTOR, ".widget-html pre").text
+
+        first_image, first_scores = view()
+        assert "OCR reads" in first_scores and first_image
+
+        Select(driver.find_element(By.CSS_SELECTOR, ".widget-dropdown select")).select_by_index(1)
+        second_image, second_scores = _wait(
+            lambda: (v := view())[1] != first_scores and v, 120, "another plate's scores"
+        )
+        assert second_image != first_image
+
+        buttons = driver.find_elements(By.CSS_SELECTOR, ".widget-toggle-button")
+        other = next(b for b in buttons if "mod-active" not in (b.get_attribute("class") or ""))
+        method = other.text.strip()
+        other.click()
+        third_image, third_scores = _wait(
+            lambda: (v := view())[1] != second_scores and v, 120, "another method's scores"
+        )
+        assert third_scores.startswith(f"{method}:") and third_image != second_image
+        stderr = driver.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.stderr']")
+        assert not [e.text for e in stderr if "Error" in e.text], "a cell failed in JupyterLab"
+    finally:
+        driver.quit()
