@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lpsr.precision import resolve_bf16
+
 
 def autocast(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
@@ -21,8 +23,6 @@ def autocast(device: torch.device, bf16: bool):
 
 def inference_bf16(bf16: bool | str, device: str | torch.device) -> bool:
     """bf16 autocast on or off for a setting (true, false or "auto": where `device` computes bf16 natively)."""
-    from lpsr.precision import resolve_bf16
-
     return resolve_bf16(bf16, device)[0]
 
 
