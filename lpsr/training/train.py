@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from lpsr.config import RunConfig, plate_source, validate_config
 from lpsr.data.patches import PlatePatches
-from lpsr.data.plates import load_plates
+from lpsr.data.plates import PlateSet, load_plates
 from lpsr.files import CheckpointError, checkpoint_bytes, load_checkpoint, write_atomic
 from lpsr.inference import autocast, super_resolve
 from lpsr.losses import TrainingLoss, build_loss
@@ -181,7 +181,7 @@ class Run:
     world: int
     precision: dict
     patches: PlatePatches
-    val_plates: object
+    val_plates: PlateSet
     loss_fn: TrainingLoss
     model: torch.nn.Module
     forward: torch.nn.Module  # the model as trained: compiled and/or wrapped for DDP
