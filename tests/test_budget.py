@@ -94,5 +94,5 @@ def test_findings_and_table_say_what_the_numbers_say():
 
 def test_a_gap_that_rounds_to_zero_is_said_so_not_printed_as_minus_zero():
     frame = _frame([9.1, 9.2], [(-0.001, -0.004, -0.0001), (-0.02, -0.03, -0.02)], its=(10, 20))
-    assert budget_findings(frame)["gap_first"] == "nil at 10 iterations (below 0.01 dB, interval included)"
+    assert budget_findings(frame)["gap_first"] == "nil (below 0.01 dB, interval included) at 10 iterations"
     assert budget_table(frame).loc[("PECL", "10"), "PECL − MSE, test PSNR-Y (dB) [95% CI]"] == "+0.00 [+0.00, +0.00]"

@@ -13,16 +13,47 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lpsr.config import RunConfig
-from lpsr.study.compare import train_and_score
-from lpsr.study.methods import method_config
+from lpsr.losses.pecl import DISTANCES
+from lpsr.metrics import paired_difference
+from lpsr.study.compare import Scored, train_and_score
+from lpsr.study.figures import ocr_agreement
+from lpsr.study.methods import PECL_HEADLINE, method_config
+from lpsr.study.prose import difference, leaders, missing, names, number
 from lpsr.training.runs import diverged_at, run_summary
 
 DIMS = (64, 128, 256, 512)
-DISTANCES = ("l1", "l2")
 DISTANCE_NAMES = {"l1": "Manhattan (L1)", "l2": "Euclidean (L2)"}
+
+# The readings of PECL's contrastive term and the weightings of eq. 19 that chapter 2 trains, each
+# the MSE method with settings on top (a variant for `variant_configs`). Chapter 5 follows the
+# learnable weights of the first two PECL variants and chapter 7 scores all of them with OCR: the
+# chapters name the same runs from here.
+LEARNABLE_VARIANTS = {
+    "PECL positive (D², learnable w)": (
+        "ours-mse",
+        ["loss.name=pecl", "loss.reading=positive", "loss.weighting=paper"],
+    ),
+    "PECL paper (max(m−D,0)², learnable w)": (
+        "ours-mse",
+        ["loss.name=pecl", "loss.reading=paper", "loss.weighting=paper"],
+    ),
+}
+READING_VARIANTS = {
+    "MSE": ("ours-mse", []),
+    **LEARNABLE_VARIANTS,
+    "PECL positive (D², uncertainty w)": (
+        "ours-mse",
+        ["loss.name=pecl", "loss.reading=positive", "loss.weighting=uncertainty"],
+    ),
+    "PECL positive (D², fixed w_pixel 0.99)": (
+        "ours-mse",
+        ["loss.name=pecl", "loss.reading=positive", "loss.weighting=fixed", "loss.w_pixel=0.99"],
+    ),
+}
 
 
 def variant_configs(
@@ -84,3 +115,242 @@ def embedding_sweep(
     Path(out).mkdir(parents=True, exist_ok=True)
     frame.to_csv(Path(out) / "ablation.csv")
     return frame
+
+
+def worked_step_findings(worked: pd.DataFrame) -> dict[str, str]:
+    """Chapter 2's sentences on one batch (Markdown), keyed for myst-nb's glue, from its table of
+    `lpsr.losses.pecl.contrastive_step` per reading (rows; columns D, dterm/dD, D after one step):
+    D, where one step down the `positive` and the paper's term moves it, and the paper term's slope."""
+
+    def step(reading: str) -> str:
+        before, after = (number(worked.loc[reading, key], ".3f") for key in ("D", "D after one step"))
+        if after == before:
+            return f"leaves it at {after} (a change below 0.001)"
+        away = " (**away** from HR)" if float(after) > float(before) else ""
+        return f"moves it to {after}{away}"
+
+    return {
+        "d": number(worked.loc["positive", "D"], ".3f"),
+        "positive_step": step("positive"),
+        "paper_slope": number(worked.loc["paper", "dterm/dD"], "+.2f"),
+        "paper_step": step("paper"),
+    }
+
+
+def readings_findings(
+    tests: dict[str, dict],
+    dynamics: dict[str, dict],
+    val: dict[str, float],
+    configs: dict[str, RunConfig],
+    diverged: dict[str, int],
+    headline: dict = PECL_HEADLINE["loss"],
+) -> dict[str, str]:
+    """Chapter 2's closing sentences (Markdown), keyed for myst-nb's glue, from the test summaries of
+    bicubic and each variant (by name), each run's last loss terms (`loss_dynamics`), its best
+    validation PSNR-Y, its configuration and where a run diverged: D and w_pixel at the end of the
+    two learnable-weight runs (`LEARNABLE_VARIANTS`), test PSNR-Y, which PECL variant validation
+    picks (ties named together) and whether the headline setting is that variant's."""
+    positive, paper = LEARNABLE_VARIANTS
+
+    def psnr_y(name: str) -> str:
+        return number(tests.get(name, {}).get("psnr_y_median"), unit=" dB", absent="not measured (not trained)")
+
+    def last(name: str, key: str) -> str:
+        return number(dynamics.get(name, {}).get(key), ".3f", absent="not measured (not trained)")
+
+    pecl = {name: val.get(name) for name, config in configs.items() if config.loss.name == "pecl"}
+    top = leaders(pecl)
+    if not top:
+        best, match = "no variant: none finished", "which no PECL variant trained here can be checked against"
+    else:
+        tied = ", tied" if len(top) > 1 else ""
+        mse = number(val.get("MSE"), unit=" dB")
+        best = f"{names(top)}{tied} ({number(pecl[top[0]], unit=' dB')}; MSE alone: {mse})"
+        same = [n for n in top if all(getattr(configs[n].loss, k) == v for k, v in headline.items())]
+        match = (
+            "the setting of that variant"
+            if same
+            else "which is not that variant on this run: the headline was fixed from the `cpu` profile on ccpd-mini"
+        )
+    broke = " ".join(
+        f"*{name}* diverged at iteration {it} (its loss exploded; the run ends there and is scored on the checkpoint validation selected before)."
+        for name, it in diverged.items()
+    )
+    return {
+        "d_positive": last(positive, "distance"),
+        "d_paper": last(paper, "distance"),
+        "w_positive": last(positive, "w_pixel"),
+        "w_paper": last(paper, "w_pixel"),
+        "plates": f"{tests.get('MSE', tests.get('bicubic', {})).get('n', 0):,}",
+        "psnr_mse": psnr_y("MSE"),
+        "psnr_positive": psnr_y(positive),
+        "psnr_paper": psnr_y(paper),
+        "psnr_bicubic": psnr_y("bicubic"),
+        "diverged": broke or "No run diverged.",
+        "best_pecl": best,
+        "headline": ", ".join(f"{k} = {v}" for k, v in headline.items()),
+        "headline_match": match,
+    }
+
+
+def ablation_findings(
+    frame: pd.DataFrame, per_plate: dict[str, np.ndarray], headline: dict = PECL_HEADLINE["loss"]
+) -> dict[str, str]:
+    """Chapter 4's sentences (Markdown), keyed for myst-nb's glue, from `embedding_sweep`'s rows and
+    each run's per-plate test PSNR-Y: MSE's median and interval, the PECL variant validation picks
+    and its paired difference from MSE on test, PSNR-Y by distance, which variants' intervals lie
+    wholly above MSE's, and the range of exact OCR reads."""
+    mse = frame.loc["ours-mse"] if "ours-mse" in frame.index else None
+    pecl = frame[frame["loss"] == "pecl"]
+    chosen = pecl.dropna(subset=["val_psnr_y"])
+    if mse is None or missing(mse.get("psnr_y_median")):
+        mse_text = "not measured (the MSE run did not finish)"
+    else:
+        mse_text = (
+            f"{number(mse['psnr_y_median'])} dB [{number(mse['psnr_y_ci_low'])}, {number(mse['psnr_y_ci_high'])}]"
+        )
+    if chosen.empty:
+        best = "No PECL variant finished, so none is set against MSE."
+    else:
+        name = chosen["val_psnr_y"].idxmax()  # chosen on validation, then compared on test once
+        row, level = chosen.loc[name], len(leaders(chosen["val_psnr_y"].to_dict())) - 1
+        others = f"; {level} other{'s are' if level > 1 else ' is'} level with it to 0.01 dB" if level else ""
+        best = (
+            f"The PECL variant with the best validation PSNR-Y ({number(row['val_psnr_y'], unit=' dB')}{others}) is d = {int(row['d'])} "
+            f"with {DISTANCE_NAMES[row['distance']]} distance; on test it reaches {number(row.get('psnr_y_median'), unit=' dB')}"
+        )
+        if name in per_plate and "ours-mse" in per_plate:
+            gain = paired_difference(per_plate[name], per_plate["ours-mse"])
+            gap = difference(gain["median_diff"], gain["ci_low"], gain["ci_high"])
+            if gap.startswith("nil"):
+                best += f", and paired over the same plates its difference from MSE is {gap}."
+            else:
+                best += f", and paired over the same plates it differs from MSE by {gap}, better on {gain['wins']:.0%} of them."
+        else:
+            best += "; its paired difference from MSE is not measured (a run has no per-plate scores)."
+    by_distance = (
+        pecl.dropna(subset=["psnr_y_median"]).groupby("distance")["psnr_y_median"].mean()
+        if "psnr_y_median" in pecl
+        else pd.Series(dtype=float)
+    )
+    beats = [n for n in pecl.index if mse is not None and pecl.loc[n, "psnr_y_ci_low"] > mse["psnr_y_ci_high"]]
+    if mse is None:
+        beats_text = "Without an MSE run, no PECL variant's interval can be set against MSE's."
+    elif beats:
+        beats_text = f"Variants whose interval lies wholly above MSE's: {', '.join(beats)}."
+    else:
+        beats_text = "No PECL variant's interval lies wholly above MSE's: at this budget the paper's finding (PECL above MSE for every d, rising with d, L1 above L2) is not reproduced."
+    exact = pecl["ocr_exact"].dropna() if "ocr_exact" in pecl else pd.Series(dtype=float)
+    if mse is None or missing(mse.get("ocr_exact")) or exact.empty:
+        ocr = "OCR exact reads were not measured for MSE and the PECL variants."
+    else:
+        low, high = number(exact.min(), ".1%"), number(exact.max(), ".1%")
+        spread = f"{low} of every PECL variant's" if low == high else f"between {low} and {high} of the PECL variants'"
+        ocr = f"OCR reads {number(mse['ocr_exact'], '.1%')} of MSE's plates exactly and {spread}."
+    return {
+        "mse": mse_text,
+        "best": best,
+        "by_distance": ", ".join(f"{number(v, unit=' dB')} for {DISTANCE_NAMES[k]}" for k, v in by_distance.items())
+        or "not measured",
+        "beats": beats_text,
+        "ocr": ocr,
+        "headline": ", ".join(f"{k} = {v}" for k, v in headline.items() if k != "name"),
+    }
+
+
+def beyond_findings(
+    readings: dict[str, dict],
+    per_plate: dict[str, pd.DataFrame],
+    encoders: dict[str, Scored],
+    seed_table: pd.DataFrame,
+    real: pd.DataFrame | None = None,
+    confident: float = 0.9,
+) -> dict[str, str]:
+    """Chapter 7's sentences (Markdown), keyed for myst-nb's glue: (1) which reading and weighting
+    has the highest test PSNR-Y and the most exact reads (ties named together), from their test
+    summaries; (2) how far OCR confidence tells exact reads from wrong ones, from their per-plate
+    reads; (3) each encoder's PSNR-Y or why it was not trained; (4) the spread over seeds of PSNR-Y
+    and of the paired PECL - MSE difference, from the seed table; (5) the exact reads of the real
+    crops as they are and after each model (`read_before_and_after`; None: question 5 skipped)."""
+    psnr = {name: s.get("psnr_y_median") for name, s in readings.items()}
+    exact = {name: s.get("ocr_exact") for name, s in readings.items()}
+    top, read = leaders(psnr), leaders(exact, ".1%")
+    best_psnr = "none has a test score"
+    if top:
+        verb = "share" if len(top) > 1 else "has"
+        best_psnr = f"{names(top)} {verb} the highest median test PSNR-Y ({number(psnr[top[0]], unit=' dB')})"
+    best_exact = "none was read by OCR"
+    if read and len(read) == len([v for v in exact.values() if not missing(v)]) and len(read) > 1:
+        best_exact = f"all read the same share exactly ({number(exact[read[0]], '.1%')})"
+    elif read:
+        best_exact = (
+            f"{names(read)} {'share ' if len(read) > 1 else ''}the most exact reads ({number(exact[read[0]], '.1%')})"
+        )
+    everything = pd.concat(per_plate.values()) if per_plate else pd.DataFrame({"ocr_conf": [], "exact": []})
+    auroc = pd.Series([ocr_agreement(frame, confident)["auroc"] for frame in per_plate.values()], dtype=float).mean()
+    if missing(auroc):
+        auroc_text = "Whether PaddleOCR's confidence separates exact reads from wrong ones is not measured: no variant has both exact and wrong reads"
+    else:
+        auroc_text = f"PaddleOCR's confidence separates exact reads from wrong ones with a mean AUROC of {number(auroc)} over those variants (0.5: chance)"
+    wrong = int(((everything["ocr_conf"] >= confident) & (everything["exact"] == 0)).sum())
+    sure_wrong = f"{wrong:,} of {len(everything):,} reads were wrong with a confidence of {confident:g} or more"
+    if wrong:
+        sure_wrong += ", so a high OCRρ does not by itself mean a plate was read"
+    return {
+        "best_psnr": best_psnr,
+        "best_exact": best_exact,
+        "auroc": auroc_text,
+        "sure_wrong": sure_wrong,
+        "encoders": "; ".join(f"{name}: {_encoder(s)}" for name, s in encoders.items()) or "no encoder was trained",
+        **_seed_findings(seed_table),
+        "real": _real_findings(real),
+    }
+
+
+def _encoder(scored: Scored) -> str:
+    if scored.summary:
+        return number(scored.summary.get("psnr_y_median"), unit=" dB")
+    if scored.error and "diverged" in scored.error:
+        return "diverged (not scored)"
+    return "not trained (its weights file is missing)"
+
+
+def _seed_findings(seed_table: pd.DataFrame) -> dict[str, str]:
+    """Question 4 of chapter 7: the seeds, the spread of each loss's median PSNR-Y over them and the
+    range of the paired PECL - MSE difference."""
+    seeds = ", ".join(str(seed) for seed in seed_table.index)
+    if len(seed_table) < 2:
+        spread = "is measured at a single seed, so its spread over seeds is not measured"
+    else:
+        spread = (
+            f"varies with a standard deviation of {number(seed_table['MSE PSNR-Y'].std(), unit=' dB')} (MSE) and "
+            f"{number(seed_table['PECL PSNR-Y'].std(), unit=' dB')} (PECL)"
+        )
+    diffs = seed_table["diff"].dropna()
+    low, high = number(diffs.min() if len(diffs) else None, "+.2f"), number(diffs.max() if len(diffs) else None, "+.2f")
+    if diffs.empty:
+        diff = "is not measured"
+    elif low == high == "+0.00":
+        diff = "is nil at every seed (below 0.01 dB)"
+    elif low == high:
+        diff = f"is {low} dB at every seed"
+    else:
+        diff = f"ranges from {low} to {high} dB"
+    return {"seeds": seeds or "none", "seed_spread": spread, "seed_diffs": diff}
+
+
+def _real_findings(real: pd.DataFrame | None) -> str:
+    """Question 5 of chapter 7: the share of real crops read exactly as they are and after each model."""
+    if real is None:
+        return "**5.** Skipped: no folder of real small plates was given."
+    if real.empty:
+        return "**5.** No real crop could be read from the folder given."
+    shares = real.groupby("method", sort=False)["exact"].mean()
+    reads = ", ".join(
+        f"{number(share, '.1%')} exactly {method if method == 'as is' else 'after ' + method}"
+        for method, share in shares.items()
+    )
+    return (
+        f"**5.** On {real['file'].nunique():,} real 94×24 crops PaddleOCR reads {reads}. "
+        "The crops are not ×8 downscales, so they lie outside what the models learnt."
+    )

@@ -20,6 +20,7 @@ from lpsr.config import RunConfig
 from lpsr.metrics import paired_difference
 from lpsr.study.ablation import variant_configs
 from lpsr.study.compare import train_and_score
+from lpsr.study.prose import difference, missing, number
 from lpsr.training.runs import run_summary
 
 # Iterations per profile, doubling: `cpu` from its own 1000 (Table 1) to 8x that; `paper` halves
@@ -153,7 +154,9 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     does not apply (MSE has no difference to itself)."""
 
     def interval(m, lo, hi, sign=""):
-        return "–" if pd.isna(m) else f"{_dB(m, sign)} [{_dB(lo, sign)}, {_dB(hi, sign)}]"
+        return (
+            "–" if pd.isna(m) else f"{number(m, sign + '.2f')} [{number(lo, sign + '.2f')}, {number(hi, sign + '.2f')}]"
+        )
 
     nan = pd.Series(np.nan, index=frame.index)
     table = pd.DataFrame(index=frame.index)
@@ -169,18 +172,11 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table.set_index(["loss", "iterations"]).sort_index(level="loss", sort_remaining=False)
 
 
-def _dB(value: float, sign: str = "") -> str:
-    """Two decimals, with no "-0.00" for a value that rounds to zero."""
-    return f"{round(value, 2) + 0.0:{sign}.2f}"
-
-
 def _gap(row) -> str:
-    if pd.isna(row.get("diff_psnr_y")):
-        return f"not measured at {row['iterations']:,} iterations (a run did not finish)"
-    low, high = _dB(row["diff_ci_low"], "+"), _dB(row["diff_ci_high"], "+")
-    if low == high == "+0.00":
-        return f"nil at {row['iterations']:,} iterations (below 0.01 dB, interval included)"
-    return f"{_dB(row['diff_psnr_y'], '+')} dB [{low}, {high}] at {row['iterations']:,} iterations"
+    at = f"at {row['iterations']:,} iterations"
+    if missing(row.get("diff_psnr_y")):
+        return f"not measured {at} (a run did not finish)"
+    return f"{difference(row['diff_psnr_y'], row['diff_ci_low'], row['diff_ci_high'])} {at}"
 
 
 def budget_findings(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> dict[str, str]:

@@ -25,6 +25,7 @@ from lpsr.inference import inference_bf16
 from lpsr.metrics import paired_difference
 from lpsr.models import count_parameters
 from lpsr.study.methods import METHODS, PAPER_TABLE1, TABLE1, method_config
+from lpsr.study.prose import leaders, missing, names, number
 from lpsr.training.runs import run_summary
 from lpsr.training.train import TrainingError, train
 
@@ -198,3 +199,94 @@ def read_summaries(out: str | Path, table: pd.DataFrame) -> dict[str, dict]:
     """Each evaluated row's summary.json (the numbers behind the formatted table)."""
     files = {name: Path(out) / name / "summary.json" for name in table.index}
     return {name: json.loads(f.read_text(encoding="utf-8")) for name, f in files.items() if f.is_file()}
+
+
+def comparison_findings(table: pd.DataFrame, summaries: dict[str, dict], gan_select: str = "gan") -> dict[str, str]:
+    """Chapter 3's sentences (Markdown), keyed for myst-nb's glue, from Table 1 (`compare`) and each
+    row's summary (`read_summaries`): which method has the highest median test PSNR-Y (ties named
+    together), the strongest competitor when it is not that method, the paper's model, one line
+    per row, the budgets (and which rows train for fewer iterations), how ESRGAN's checkpoint is
+    selected (`gan_select`) and TBSRN's parameter count."""
+    label = {name: table.loc[name, "SR method"] if name in table.index else _label(name) for name in summaries}
+    bicubic = number(summaries.get("bicubic", {}).get("psnr_y_median"), unit=" dB")
+    scored = {name: s.get("psnr_y_median") for name, s in summaries.items() if name != "bicubic"}
+    top = leaders(scored)
+    if not top:
+        best = f"no method: none was trained and scored (bicubic {bicubic})"
+    else:
+        tied = ", tied" if len(top) > 1 else ""
+        best = f"{names([label[n] for n in top], '**')}{tied} ({number(scored[top[0]], unit=' dB')}; bicubic {bicubic})"
+    rivals = {name: v for name, v in scored.items() if not name.startswith("ours")}
+    rival_top = leaders(rivals)
+    rival = ""
+    if rival_top and not set(rival_top) & set(top):
+        rival = f"The strongest competitor is {names([label[n] for n in rival_top], '')} ({number(rivals[rival_top[0]], unit=' dB')})."
+    ours = " ".join(
+        f"{label[n]} reaches {number(summaries[n].get('psnr_y_median'), unit=' dB')}."
+        for n in ("ours-mse", "ours-pecl")
+        if n in summaries
+    )
+    lines = [
+        f"- {label[n]}: {number(s.get('psnr_y_median'), unit=' dB')} PSNR-Y, OCR exact {number(s.get('ocr_exact'), '.3f')}"
+        for n, s in summaries.items()
+    ]
+    trained = table[table["run"] != "–"] if "run" in table else table.iloc[:0]
+    budget = trained["iterations × batch"].to_dict()
+    reference = budget.get("ours-mse")
+    short = [n for n, b in budget.items() if reference and b != reference and "diverged" not in b]
+    budget_text = f"({', '.join(sorted(set(budget.values()))) or 'no method was trained'} iterations × batch; the paper trains for 1,000k iterations at batch 128)"
+    if short:
+        budget_text += (
+            f" — {', '.join(table.loc[n, 'SR method'] for n in short)} train for fewer iterations"
+            f" ({', '.join(sorted({budget[n] for n in short}))}): they cost 5–9× more per iteration on a CPU,"
+            " so their rows are not a like-for-like comparison with the rest"
+        )
+    selection = "over the whole run"
+    if gan_select == "gan":
+        selection = "among the GAN phase's validations (the PSNR-first ones score higher, but are not ESRGAN)"
+    tbsrn = ""
+    if "tbsrn" in table.index:
+        tbsrn = f"TBSRN's SR network has {table.loc['tbsrn', '#p']} parameters against the paper's 12M, which probably also counts the frozen recogniser its text loss reads with."
+    return {
+        "plates": f"{summaries.get('bicubic', {}).get('n', 0):,}",
+        "best": best,
+        "rival": rival,
+        "ours": ours or "Neither of the paper's models (MSE, PECL) was scored.",
+        "lines": "\n".join(lines) or "No method was scored.",
+        "budget": budget_text,
+        "esrgan_selection": selection,
+        "tbsrn": tbsrn,
+    }
+
+
+def performance_findings(performance: pd.DataFrame, paper_iterations: int, paper_batch: int) -> dict[str, str]:
+    """Chapter 8's sentences (Markdown), keyed for myst-nb's glue, from its table of cost and speed
+    (one row per method, named by its Table 1 label): the slowest and fastest training throughput,
+    and what the paper's model costs per patch and would take at the paper's budget on this machine."""
+    speed = performance["train samples/s (this machine)"].dropna() if len(performance) else pd.Series(dtype=float)
+    if speed.empty:
+        training = "was not measured: no method here was trained"
+    elif number(speed.min(), ".1f") == number(speed.max(), ".1f"):
+        training = f"runs at {number(speed.min(), '.1f')} samples/s for every method trained ({', '.join(speed.index)})"
+    else:
+        slowest, fastest = speed.idxmin(), speed.idxmax()
+        training = f"runs from {number(speed[slowest], '.1f')} samples/s ({slowest}) to {number(speed[fastest], '.1f')} samples/s ({fastest})"
+    ours = METHODS["ours-mse"].label
+    if ours not in performance.index:
+        model = "The paper's model is not among the methods measured here."
+    else:
+        row = performance.loc[ours]
+        model = (
+            f"The paper's model costs {number(row['GFLOP per 8×8→64×64 forward'])} GFLOP per patch and scores "
+            f"{number(row['infer plates/s (this machine)'], '.1f')} whole plates/s; the paper's budget is "
+            f"{number(row['paper budget, PFLOP (model only)'], ',.0f')} PFLOP of training arithmetic for it alone"
+        )
+        per_s = row["train samples/s (this machine)"]
+        if missing(per_s) or not per_s > 0:
+            model += " (its training throughput was not measured here, so no duration is given)."
+        else:
+            days = paper_iterations * paper_batch / per_s / 86400
+            model += (
+                f", which at this machine's {number(per_s, '.0f')} samples/s would take {number(days, ',.0f')} days."
+            )
+    return {"training": training, "paper_model": model}

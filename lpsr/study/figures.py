@@ -15,6 +15,7 @@ from lpsr.data.plates import read_rgb
 from lpsr.inference import super_resolve
 from lpsr.metrics import contrast, psnr_rgb, psnr_y
 from lpsr.study.degradation_maps import degradation_maps
+from lpsr.study.prose import missing, names, number
 from lpsr.training.runs import read_log
 
 
@@ -365,3 +366,114 @@ def patch_figure(patches, count: int = 6, seed: int = 0):
                 axes[r, c].set_ylabel(label, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def pipeline_findings(bicubic: dict, sr: dict, hr: dict) -> dict[str, str]:
+    """Chapter 1's sentences (Markdown), keyed for myst-nb's glue, from the test summaries of bicubic,
+    the model trained with MSE and the HR plates: the plates, PSNR-Y of both and the difference
+    between them, PSNR on RGB, and what PaddleOCR reads of each."""
+    ours, base = (np.nan if missing(s.get("psnr_y_median")) else s["psnr_y_median"] for s in (sr, bicubic))
+    gain = ours - base
+    if missing(gain):
+        psnr_y = "not measured (no test plate was scored)"
+    else:
+        step = number(gain, "+.2f")
+        gap = "a difference below 0.01 dB" if step == "+0.00" else f"a difference of {step} dB"
+        psnr_y = f"{number(sr['psnr_y_median'])} dB against {number(bicubic['psnr_y_median'])} dB for bicubic interpolation, {gap}"
+    if any("ocr_exact" not in s for s in (sr, bicubic, hr)):
+        ocr = "PaddleOCR did not read these plates"
+    else:
+        exact = [number(s["ocr_exact"], ".1%") for s in (sr, bicubic, hr)]
+        conf = [number(s.get("ocr_conf_median"), ".3f") for s in (sr, bicubic, hr)]
+        ocr = (
+            f"PaddleOCR (PP-OCRv4) reads {exact[0]} of the SR plates exactly (median confidence, the paper's OCRρ, "
+            f"{conf[0]}) against {exact[1]} ({conf[1]}) for bicubic and {exact[2]} ({conf[2]}) for the HR plates"
+        )
+    return {
+        "plates": f"{sr.get('n', 0):,}",
+        "psnr_y": psnr_y,
+        "psnr": f"{number(sr.get('psnr_median'))} vs {number(bicubic.get('psnr_median'))} dB",
+        "ocr": ocr,
+    }
+
+
+def dynamics_findings(
+    contrasts: dict[str, tuple[list[int], list[float]]], weights_end: dict[str, float | None]
+) -> dict[str, str]:
+    """Chapter 5's sentences (Markdown), keyed for myst-nb's glue, from each PECL run's contrast of
+    eq. 20 against MSE (`psnr_contrast`: iterations, values) and the w_pixel each learnable-weight
+    run ends at: the contrast's range at the first and last validation, how many runs end above
+    MSE, the validations, the final weights."""
+    runs = {name: (iterations, values) for name, (iterations, values) in contrasts.items() if len(values)}
+    weights = ", ".join(f"{number(w, '.3f', absent='not logged')} ({name})" for name, w in weights_end.items())
+    if not runs:
+        none = "no PECL run shares a validation with MSE"
+        return {
+            "first": none,
+            "last": "neither",
+            "above": "no PECL run is compared",
+            "validations": "none",
+            "weights": weights or "not measured",
+        }
+    iterations = next(iter(runs.values()))[0]
+    first = {name: values[0] for name, (_, values) in runs.items()}
+    final = {name: values[-1] for name, (_, values) in runs.items()}
+    low, high = min(first.values()), max(first.values())
+    if number(low, "+.3f") == number(high, "+.3f"):
+        first_text = f"(iteration {iterations[0]:,}) the contrast is {number(low, '+.3f')} for every run"
+    else:
+        first_text = (
+            f"(iteration {iterations[0]:,}) the contrast ranges from {number(low, '+.3f')} to {number(high, '+.3f')}"
+        )
+    lowest, highest = min(final, key=final.get), max(final, key=final.get)
+    if number(final[lowest], "+.3f") == number(final[highest], "+.3f"):
+        last_text = f"(iteration {iterations[-1]:,}) it is {number(final[lowest], '+.3f')} for every run"
+    else:
+        last_text = f"(iteration {iterations[-1]:,}) from {number(final[lowest], '+.3f')} ({lowest}) to {number(final[highest], '+.3f')} ({highest})"
+    above, level = sum(v > 0 for v in final.values()), sum(v == 0 for v in final.values())
+    above_text = f"{above} of {len(final)} PECL runs end above MSE on validation PSNR" + (
+        f" ({level} level with it)" if level else ""
+    )
+    return {
+        "first": first_text,
+        "last": last_text,
+        "above": above_text,
+        "validations": ", ".join(str(i) for i in iterations),
+        "weights": weights or "not measured (no learnable-weight run)",
+    }
+
+
+def degradation_findings(table: pd.DataFrame, mse: str = "MSE", pecl: str = "PECL (Man)") -> dict[str, str]:
+    """Chapter 6's sentences (Markdown), keyed for myst-nb's glue, from `degradation_table` (rows HR,
+    bicubic and the models): the median blur, noise and block-edge ratio of each, whether PECL's
+    output is less blurred than MSE's, and whether every model's output is smoother than HR."""
+
+    def value(row: str, key: str, spec: str) -> str:
+        return number(table[key].get(row, np.nan), spec)
+
+    blur_pecl, blur_mse = value(pecl, "blur", ".3f"), value(mse, "blur", ".3f")
+    if "not measured" in (blur_pecl, blur_mse):
+        sharper = "not compared with MSE's: the blur of one of them is not measured"
+    elif float(blur_pecl) < float(blur_mse):
+        sharper = "less blurred than MSE's by this measure (the paper: PECL restores sharper edges)"
+    elif float(blur_pecl) > float(blur_mse):
+        sharper = "more blurred than MSE's by this measure, the opposite of the paper"
+    else:
+        sharper = (
+            "as blurred as MSE's by this measure (to three decimals): neither sharper, as the paper finds, nor blurrier"
+        )
+    models = [row for row in table.index if row not in ("HR", "bicubic") and not missing(table.loc[row, "blur"])]
+    sharp = [row for row in models if not table.loc[row, "blur"] > table["blur"].get("HR", np.nan)]
+    if missing(table["blur"].get("HR", np.nan)) or not models:
+        smoother = "Whether the SR outputs are smoother than HR is not measured here."
+    elif not sharp:
+        smoother = "Every SR output is smoother than HR, whatever the loss, as the paper also notes."
+    else:
+        smoother = f"Not every SR output is smoother than HR by this measure: {names(sharp)} {'is' if len(sharp) == 1 else 'are'} not, against the paper's note that they all are."
+    return {
+        "blur": f"{value('HR', 'blur', '.3f')} for HR, {value('bicubic', 'blur', '.3f')} for bicubic, {blur_mse} for {mse} and {blur_pecl} for {pecl}",
+        "sharper": sharper,
+        "noise": f"{value('HR', 'noise', '.2f')} grey levels for HR against {value(mse, 'noise', '.2f')} ({mse}) and {value(pecl, 'noise', '.2f')} ({pecl})",
+        "compression": f"{value('bicubic', 'compression', '.3f')} for bicubic, {value(mse, 'compression', '.3f')} for {mse} and {value(pecl, 'compression', '.3f')} for {pecl}",
+        "smoother": smoother,
+    }

@@ -1,0 +1,54 @@
+"""Numbers as the chapters' sentences write them. A value that is missing, a difference that rounds
+to zero and a tie are said in words: no "nan", no "-0.00", no zero-width interval, no winner
+picked among equals. The chapters' findings functions (`*_findings`) build on these."""
+
+from __future__ import annotations
+
+import math
+
+
+def missing(value) -> bool:
+    """None or NaN (a score that was not measured)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def number(value, spec: str = ".2f", unit: str = "", absent: str = "not measured") -> str:
+    """`value` formatted with `spec` (and `unit`), or `absent`; a value that rounds to zero is
+    written without a sign of its own ("0.00", "+0.00"), never "-0.00"."""
+    if missing(value):
+        return absent
+    text = format(float(value), spec)
+    if not text.lstrip("+-").replace("0", "").replace(".", "").replace("%", "").replace(",", ""):
+        text = format(0.0, spec)
+    return text + unit
+
+
+def difference(median, low, high, unit: str = " dB", spec: str = "+.2f") -> str:
+    """A paired difference with its 95% interval, "+0.12 dB [+0.01, +0.20]"; "nil (below 0.01 dB,
+    interval included)" when the median and both ends round to zero; "not measured" without one."""
+    if any(missing(v) for v in (median, low, high)):
+        return "not measured"
+    parts = [number(v, spec) for v in (median, low, high)]
+    if all(p.lstrip("+-") == number(0.0, spec).lstrip("+-") for p in parts):
+        return f"nil (below {10 ** -_decimals(spec):g}{unit}, interval included)"
+    return f"{parts[0]}{unit} [{parts[1]}, {parts[2]}]"
+
+
+def _decimals(spec: str) -> int:
+    return int(spec.rstrip("f%").rsplit(".", 1)[1]) if "." in spec else 0
+
+
+def names(items, style: str = "*") -> str:
+    """'*a*', '*a* and *b*', '*a*, *b* and *c*' (style: the Markdown emphasis around each)."""
+    marked = [f"{style}{item}{style}" for item in items]
+    return marked[0] if len(marked) == 1 else ", ".join(marked[:-1]) + " and " + marked[-1]
+
+
+def leaders(values: dict, spec: str = ".2f", highest: bool = True) -> list:
+    """The names whose value is the highest (or lowest) as written with `spec`: more than one when
+    they tie at that precision; none when no value was measured."""
+    measured = {name: value for name, value in values.items() if not missing(value)}
+    if not measured:
+        return []
+    top = (max if highest else min)(measured.values())
+    return [name for name, value in measured.items() if number(value, spec) == number(top, spec)]

@@ -1,0 +1,407 @@
+"""The chapters' conclusions, decided by the study layer's `*_findings` functions and glued into
+their prose: a win, a loss and a tie or missing value each read as the sentence the page shows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lpsr.study.ablation import (
+    LEARNABLE_VARIANTS,
+    READING_VARIANTS,
+    ablation_findings,
+    beyond_findings,
+    readings_findings,
+    variant_configs,
+    worked_step_findings,
+)
+from lpsr.study.compare import Scored, comparison_findings, performance_findings
+from lpsr.study.figures import degradation_findings, dynamics_findings, pipeline_findings
+from lpsr.study.prose import difference, leaders, names, number
+
+POSITIVE, PAPER = LEARNABLE_VARIANTS
+
+
+def test_numbers_say_missing_zero_and_ties_in_words():
+    assert number(float("nan")) == "not measured" and number(None, absent="–") == "–"
+    assert number(-0.001, "+.2f") == "+0.00" and number(-0.0004, ".3f") == "0.000" and number(-0.25, "+.2f") == "-0.25"
+    assert number(-0.0001, ".1%") == "0.0%" and number(12345.6, ",.0f") == "12,346"
+    assert difference(-0.001, -0.004, -0.0001) == "nil (below 0.01 dB, interval included)"
+    assert difference(-0.5, -0.8, -0.2) == "-0.50 dB [-0.80, -0.20]"
+    assert difference(0.5, np.nan, 0.7) == "not measured"
+    assert leaders({"a": 20.001, "b": 20.004, "c": 19.0}) == ["a", "b"]  # tied at two decimals
+    assert leaders({"a": np.nan}) == [] and leaders({"a": 1.0, "b": 2.0}, highest=False) == ["a"]
+    assert names(["a"]) == "*a*" and names(["a", "b", "c"], "**") == "**a**, **b** and **c**"
+
+
+def test_the_readings_are_named_once_and_the_chapters_share_their_runs():
+    assert list(READING_VARIANTS)[:3] == ["MSE", POSITIVE, PAPER]
+    configs = variant_configs("smoke", None, READING_VARIANTS)
+    learnable = variant_configs("smoke", None, LEARNABLE_VARIANTS)
+    assert configs[POSITIVE].run_id() == learnable[POSITIVE].run_id()
+    assert {c.loss.weighting for name, c in learnable.items()} == {"paper"}
+    assert configs[PAPER].loss.reading == "paper" and configs["MSE"].loss.name == "mse"
+
+
+# chapter 1
+
+
+def _summary(psnr_y, psnr, exact, conf, n=40):
+    return {"n": n, "psnr_y_median": psnr_y, "psnr_median": psnr, "ocr_exact": exact, "ocr_conf_median": conf}
+
+
+def test_pipeline_findings_give_the_gain_over_bicubic_or_say_there_is_none():
+    bicubic, hr = _summary(19.0, 18.5, 0.1, 0.7), _summary(np.inf, np.inf, 0.9, 0.95)
+    found = pipeline_findings(bicubic, _summary(20.25, 19.75, 0.125, 0.812), hr)
+    assert found["plates"] == "40"
+    assert found["psnr_y"] == "20.25 dB against 19.00 dB for bicubic interpolation, a difference of +1.25 dB"
+    assert found["psnr"] == "19.75 vs 18.50 dB"
+    assert found["ocr"] == (
+        "PaddleOCR (PP-OCRv4) reads 12.5% of the SR plates exactly (median confidence, the paper's OCRρ, 0.812) "
+        "against 10.0% (0.700) for bicubic and 90.0% (0.950) for the HR plates"
+    )
+    worse = pipeline_findings(bicubic, _summary(18.5, 18.0, 0.0, 0.5), hr)["psnr_y"]
+    assert worse.endswith("a difference of -0.50 dB")
+    tied = pipeline_findings(bicubic, _summary(18.998, 18.5, 0.1, 0.7), hr)["psnr_y"]
+    assert tied.endswith("a difference below 0.01 dB")
+    unread = pipeline_findings({"n": 0}, {"n": 0}, {"n": 0})
+    assert (
+        unread["psnr_y"] == "not measured (no test plate was scored)"
+        and unread["ocr"] == "PaddleOCR did not read these plates"
+    )
+
+
+# chapter 2
+
+
+def test_worked_step_says_when_the_papers_term_moves_sr_away_from_hr():
+    worked = pd.DataFrame(
+        {"D": [0.5, 0.5], "dterm/dD": [1.0, -3.0], "D after one step": [0.4, 0.6]}, index=["positive", "paper"]
+    )
+    found = worked_step_findings(worked)
+    assert found == {
+        "d": "0.500",
+        "positive_step": "moves it to 0.400",
+        "paper_slope": "-3.00",
+        "paper_step": "moves it to 0.600 (**away** from HR)",
+    }
+    worked.loc["paper", ["dterm/dD", "D after one step"]] = [-0.0001, 0.50004]  # D > m: the term is flat
+    assert worked_step_findings(worked)["paper_step"] == "leaves it at 0.500 (a change below 0.001)"
+    assert worked_step_findings(worked)["paper_slope"] == "+0.00"
+
+
+def _readings(val):
+    configs = variant_configs("smoke", None, READING_VARIANTS)
+    tests = {"bicubic": _summary(18.0, 17.5, 0.0, 0.5)} | {
+        n: _summary(20.0 + i, 19.0, 0.0, 0.5) for i, n in enumerate(configs)
+    }
+    dynamics = {POSITIVE: {"distance": 0.0123, "w_pixel": 0.0}, PAPER: {"distance": 1.9, "w_pixel": 1.0}}
+    return tests, dynamics, val, configs
+
+
+def test_readings_findings_pick_the_pecl_variant_on_validation_and_check_the_headline():
+    names_ = list(READING_VARIANTS)
+    val = dict(zip(names_, [21.0, 19.0, 18.0, 20.5, 21.5]))  # the fixed-weight (headline) variant is best
+    found = readings_findings(*_readings(val), diverged={})
+    assert found["best_pecl"] == "*PECL positive (D², fixed w_pixel 0.99)* (21.50 dB; MSE alone: 21.00 dB)"
+    assert found["headline_match"] == "the setting of that variant"
+    assert found["headline"] == "name = pecl, reading = positive, weighting = fixed, w_pixel = 0.99"
+    assert (found["d_positive"], found["d_paper"], found["w_positive"], found["w_paper"]) == (
+        "0.012",
+        "1.900",
+        "0.000",
+        "1.000",
+    )
+    assert (found["psnr_mse"], found["psnr_positive"], found["psnr_bicubic"]) == ("20.00 dB", "21.00 dB", "18.00 dB")
+    assert found["diverged"] == "No run diverged." and found["plates"] == "40"
+    val[names_[3]] = 22.0  # uncertainty weighting wins: the headline is not that variant
+    found = readings_findings(*_readings(val), diverged={PAPER: 120})
+    assert found["best_pecl"].startswith("*PECL positive (D², uncertainty w)* (22.00 dB")
+    assert found["headline_match"].startswith("which is not that variant on this run")
+    assert found["diverged"].startswith("*PECL paper (max(m−D,0)², learnable w)* diverged at iteration 120 (")
+    val[names_[4]] = 22.001  # a tie at two decimals names both, and the headline is one of them
+    found = readings_findings(*_readings(val), diverged={})
+    assert found["best_pecl"] == (
+        "*PECL positive (D², uncertainty w)* and *PECL positive (D², fixed w_pixel 0.99)*, tied (22.00 dB; MSE alone: 21.00 dB)"
+    )
+    assert found["headline_match"] == "the setting of that variant"
+
+
+def test_readings_findings_say_what_was_not_trained():
+    tests, _, _, configs = _readings({})
+    only_mse = {"MSE": configs["MSE"]}
+    found = readings_findings({"MSE": tests["MSE"]}, {}, {"MSE": 20.0}, only_mse, {})
+    assert found["best_pecl"] == "no variant: none finished"
+    assert found["d_positive"] == found["psnr_paper"] == "not measured (not trained)"
+
+
+# chapter 3
+
+
+def _table1(rows):
+    """Table 1 rows as `compare` formats them: label, budget, run, #p."""
+    frame = pd.DataFrame(rows, columns=["method", "SR method", "iterations × batch", "run", "#p"]).set_index("method")
+    return frame
+
+
+def test_comparison_findings_name_the_winner_the_rival_and_the_short_budgets():
+    table = _table1(
+        [
+            ("bicubic", "Bicubic", "–", "–", "–"),
+            ("espcn", "ESPCN", "20 × 4", "espcn-1", "0.80M"),
+            ("tbsrn", "TBSRN", "10 × 4", "tbsrn-1", "3.10M"),
+            ("ours-mse", "Ours (MSE)", "20 × 4", "lpsr-1", "2.00M"),
+            ("ours-pecl", "Ours (PECL)", "20 × 4", "lpsr-2", "2.00M"),
+        ]
+    )
+    summaries = {
+        "bicubic": {"n": 24, "psnr_y_median": 18.0, "ocr_exact": 0.0},
+        "espcn": {"psnr_y_median": 19.5, "ocr_exact": 0.125},
+        "tbsrn": {"psnr_y_median": 19.0},
+        "ours-mse": {"psnr_y_median": 20.0, "ocr_exact": 0.25},
+        "ours-pecl": {"psnr_y_median": 19.75, "ocr_exact": 0.25},
+    }
+    found = comparison_findings(table, summaries)
+    assert found["plates"] == "24"
+    assert found["best"] == "**Ours (MSE)** (20.00 dB; bicubic 18.00 dB)"
+    assert found["rival"] == "The strongest competitor is ESPCN (19.50 dB)."
+    assert found["ours"] == "Ours (MSE) reaches 20.00 dB. Ours (PECL) reaches 19.75 dB."
+    assert found["lines"].splitlines()[2] == "- TBSRN: 19.00 dB PSNR-Y, OCR exact not measured"
+    assert found["budget"].startswith(
+        "(10 × 4, 20 × 4 iterations × batch; the paper trains for 1,000k iterations at batch 128) — TBSRN train for fewer"
+    )
+    assert found["esrgan_selection"].startswith("among the GAN phase's validations")
+    assert found["tbsrn"].startswith("TBSRN's SR network has 3.10M parameters")
+    summaries["espcn"]["psnr_y_median"] = 20.001  # a competitor ties with ours: both named, no rival sentence
+    found = comparison_findings(table, summaries, gan_select="psnr")
+    assert found["best"] == "**ESPCN** and **Ours (MSE)**, tied (20.00 dB; bicubic 18.00 dB)"
+    assert found["rival"] == "" and found["esrgan_selection"] == "over the whole run"
+    found = comparison_findings(table.loc[["bicubic"]], {"bicubic": summaries["bicubic"]})
+    assert found["best"] == "no method: none was trained and scored (bicubic 18.00 dB)"
+    assert found["ours"] == "Neither of the paper's models (MSE, PECL) was scored." and found["tbsrn"] == ""
+
+
+# chapter 4
+
+
+def _ablation(mse_ci=(19.8, 20.2), pecl=((20.5, 20.3, 20.7), (20.1, 19.9, 20.3))):
+    rows = [
+        {
+            "name": "ours-mse",
+            "loss": "mse",
+            "distance": None,
+            "d": None,
+            "val_psnr_y": 20.0,
+            "psnr_y_median": 20.0,
+            "psnr_y_ci_low": mse_ci[0],
+            "psnr_y_ci_high": mse_ci[1],
+            "ocr_exact": 0.25,
+        }
+    ]
+    for (median, low, high), (distance, d, val, exact) in zip(pecl, (("l1", 128, 21.0, 0.5), ("l2", 64, 20.0, 0.125))):
+        rows.append(
+            {
+                "name": f"pecl-{distance}-d{d}",
+                "loss": "pecl",
+                "distance": distance,
+                "d": d,
+                "val_psnr_y": val,
+                "psnr_y_median": median,
+                "psnr_y_ci_low": low,
+                "psnr_y_ci_high": high,
+                "ocr_exact": exact,
+            }
+        )
+    return pd.DataFrame(rows).set_index("name")
+
+
+def test_ablation_findings_set_the_validation_pick_against_mse():
+    frame = _ablation()
+    per_plate = {"ours-mse": np.full(20, 20.0), "pecl-l1-d128": np.full(20, 20.5), "pecl-l2-d64": np.full(20, 20.0)}
+    found = ablation_findings(frame, per_plate)
+    assert found["mse"] == "20.00 dB [19.80, 20.20]"
+    assert found["best"] == (
+        "The PECL variant with the best validation PSNR-Y (21.00 dB) is d = 128 with Manhattan (L1) distance; on test "
+        "it reaches 20.50 dB, and paired over the same plates it differs from MSE by +0.50 dB [+0.50, +0.50], better on 100% of them."
+    )
+    assert found["by_distance"] == "20.50 dB for Manhattan (L1), 20.10 dB for Euclidean (L2)"
+    assert found["beats"] == "Variants whose interval lies wholly above MSE's: pecl-l1-d128."
+    assert found["ocr"] == "OCR reads 25.0% of MSE's plates exactly and between 12.5% and 50.0% of the PECL variants'."
+    assert found["headline"] == "reading = positive, weighting = fixed, w_pixel = 0.99"
+
+
+def test_ablation_findings_say_a_nil_difference_and_no_variant_above_mse():
+    frame = _ablation(mse_ci=(19.0, 21.0))
+    frame["ocr_exact"] = 0.0
+    per_plate = {"ours-mse": np.full(20, 20.0), "pecl-l1-d128": np.full(20, 20.0), "pecl-l2-d64": np.full(20, 20.0)}
+    found = ablation_findings(frame, per_plate)
+    assert found["best"].endswith("its difference from MSE is nil (below 0.01 dB, interval included).")
+    assert found["beats"].startswith("No PECL variant's interval lies wholly above MSE's: at this budget")
+    assert found["ocr"] == "OCR reads 0.0% of MSE's plates exactly and 0.0% of every PECL variant's."
+    frame.loc["pecl-l2-d64", "val_psnr_y"] = 21.004  # validation's pick, and the variant level with it, are said
+    tied = ablation_findings(frame, per_plate)["best"]
+    assert tied.startswith(
+        "The PECL variant with the best validation PSNR-Y (21.00 dB; 1 other is level with it to 0.01 dB) is d = 64 with Euclidean (L2)"
+    )
+    frame["val_psnr_y"] = np.nan
+    assert (
+        ablation_findings(frame.loc[["ours-mse"]], per_plate)["best"]
+        == "No PECL variant finished, so none is set against MSE."
+    )
+
+
+# chapter 5
+
+
+def test_dynamics_findings_range_the_contrast_and_count_runs_above_mse():
+    contrasts = {
+        "pecl-l1-d64": ([10, 20], [-0.02, 0.03]),
+        "pecl-l1-d128": ([10, 20], [0.01, -0.01]),
+        "pecl-l2-d64": ([10, 20], [0.0, 0.0]),
+    }
+    found = dynamics_findings(contrasts, {POSITIVE: 0.0, PAPER: None})
+    assert found["first"] == "(iteration 10) the contrast ranges from -0.020 to +0.010"
+    assert found["last"] == "(iteration 20) from -0.010 (pecl-l1-d128) to +0.030 (pecl-l1-d64)"
+    assert found["above"] == "1 of 3 PECL runs end above MSE on validation PSNR (1 level with it)"
+    assert found["validations"] == "10, 20"
+    assert found["weights"] == f"0.000 ({POSITIVE}), not logged ({PAPER})"
+    level = dynamics_findings({"a": ([10, 1000], [0.0001, -0.0002]), "b": ([10, 1000], [0.0, 0.0])}, {})
+    assert level["first"] == "(iteration 10) the contrast is +0.000 for every run"
+    assert level["last"] == "(iteration 1,000) it is +0.000 for every run"
+    assert level["above"] == "0 of 2 PECL runs end above MSE on validation PSNR (1 level with it)"
+    none = dynamics_findings({"a": ([], [])}, {})
+    assert none["first"] == "no PECL run shares a validation with MSE" and none["weights"] == "not measured"
+
+
+# chapter 6
+
+
+def _degradation(pecl_blur, models_blur=0.5):
+    rows = {
+        "HR": (3.0, 0.3, 1.0),
+        "bicubic": (1.0, 0.6, 1.2),
+        "MSE": (1.5, models_blur, 1.1),
+        "PECL (Man)": (1.6, pecl_blur, 1.05),
+        "PECL (Euc)": (1.7, models_blur, 1.05),
+    }
+    return pd.DataFrame(rows, index=["noise", "blur", "compression"]).T
+
+
+def test_degradation_findings_compare_pecl_blur_with_mse_and_hr():
+    found = degradation_findings(_degradation(0.45))
+    assert found["blur"] == "0.300 for HR, 0.600 for bicubic, 0.500 for MSE and 0.450 for PECL (Man)"
+    assert found["sharper"] == "less blurred than MSE's by this measure (the paper: PECL restores sharper edges)"
+    assert found["noise"] == "3.00 grey levels for HR against 1.50 (MSE) and 1.60 (PECL (Man))"
+    assert found["compression"] == "1.200 for bicubic, 1.100 for MSE and 1.050 for PECL (Man)"
+    assert found["smoother"] == "Every SR output is smoother than HR, whatever the loss, as the paper also notes."
+    assert (
+        degradation_findings(_degradation(0.55))["sharper"]
+        == "more blurred than MSE's by this measure, the opposite of the paper"
+    )
+    assert degradation_findings(_degradation(0.5001))["sharper"].startswith("as blurred as MSE's by this measure")
+    sharp = degradation_findings(_degradation(0.2))
+    assert sharp["smoother"].startswith("Not every SR output is smoother than HR by this measure: *PECL (Man)* is not")
+    unmeasured = degradation_findings(_degradation(np.nan, models_blur=np.nan))
+    assert unmeasured["sharper"].startswith("not compared with MSE's")
+    assert unmeasured["smoother"] == "Whether the SR outputs are smoother than HR is not measured here."
+
+
+# chapter 7
+
+
+def _per_plate(conf, exact):
+    return pd.DataFrame({"ocr_conf": conf, "exact": exact})
+
+
+def _seeds(mse, pecl):
+    frame = pd.DataFrame({"MSE PSNR-Y": mse, "PECL PSNR-Y": pecl}, index=range(len(mse)))
+    frame["diff"] = frame["PECL PSNR-Y"] - frame["MSE PSNR-Y"]
+    return frame
+
+
+def test_beyond_findings_answer_each_question_and_say_ties_and_skips():
+    readings = {
+        "MSE": {"psnr_y_median": 20.0, "ocr_exact": 0.25},
+        "PECL a": {"psnr_y_median": 20.5, "ocr_exact": 0.25},
+        "PECL b": {"psnr_y_median": 19.0, "ocr_exact": 0.125},
+    }
+    per_plate = {"MSE": _per_plate([0.99, 0.95, 0.6, 0.4], [1, 0, 1, 0]), "PECL a": _per_plate([0.9, 0.5], [1, 0])}
+    encoders = {
+        "PECL, random encoder": Scored(None, summary={"psnr_y_median": 19.25}),
+        "PECL, ImageNet encoder": Scored(None, error="no ImageNet weights at /x"),
+    }
+    real = pd.DataFrame(
+        {"file": ["a", "b", "a", "b"], "method": ["as is", "as is", "MSE", "MSE"], "exact": [0, 0, 1, 0]}
+    )
+    found = beyond_findings(readings, per_plate, encoders, _seeds([20.0, 20.2, 20.4], [20.1, 20.1, 20.6]), real)
+    assert found["best_psnr"] == "*PECL a* has the highest median test PSNR-Y (20.50 dB)"
+    assert found["best_exact"] == "*MSE* and *PECL a* share the most exact reads (25.0%)"
+    assert found["auroc"] == (
+        "PaddleOCR's confidence separates exact reads from wrong ones with a mean AUROC of 0.88 over those variants (0.5: chance)"
+    )
+    assert (
+        found["sure_wrong"]
+        == "1 of 6 reads were wrong with a confidence of 0.9 or more, so a high OCRρ does not by itself mean a plate was read"
+    )
+    assert (
+        found["encoders"]
+        == "PECL, random encoder: 19.25 dB; PECL, ImageNet encoder: not trained (its weights file is missing)"
+    )
+    assert found["seeds"] == "0, 1, 2"
+    assert found["seed_spread"] == "varies with a standard deviation of 0.20 dB (MSE) and 0.29 dB (PECL)"
+    assert found["seed_diffs"] == "ranges from -0.10 to +0.20 dB"
+    assert found["real"] == (
+        "**5.** On 2 real 94×24 crops PaddleOCR reads 0.0% exactly as is, 50.0% exactly after MSE. "
+        "The crops are not ×8 downscales, so they lie outside what the models learnt."
+    )
+    readings["PECL b"]["ocr_exact"] = 0.25
+    per_plate = {"MSE": _per_plate([0.5, 0.6], [1, 1])}  # no wrong read: AUROC undefined
+    found = beyond_findings(readings, per_plate, {}, _seeds([20.0], [20.004]), None)
+    assert found["best_exact"] == "all read the same share exactly (25.0%)"
+    assert found["auroc"].startswith(
+        "Whether PaddleOCR's confidence separates exact reads from wrong ones is not measured"
+    )
+    assert found["sure_wrong"] == "0 of 2 reads were wrong with a confidence of 0.9 or more"
+    assert found["encoders"] == "no encoder was trained"
+    assert found["seed_spread"] == "is measured at a single seed, so its spread over seeds is not measured"
+    assert found["seed_diffs"] == "is nil at every seed (below 0.01 dB)"
+    assert found["real"] == "**5.** Skipped: no folder of real small plates was given."
+
+
+# chapter 8
+
+
+def _performance(speeds, ours=True):
+    rows = [
+        {
+            "method": name,
+            "train samples/s (this machine)": speed,
+            "infer plates/s (this machine)": 12.34,
+            "GFLOP per 8×8→64×64 forward": 1.5,
+            "paper budget, PFLOP (model only)": 576.0,
+        }
+        for name, speed in speeds.items()
+    ]
+    frame = pd.DataFrame(rows).set_index("method")
+    return frame if ours else frame.drop(index="Ours (MSE)", errors="ignore")
+
+
+def test_performance_findings_range_training_speed_and_price_the_papers_budget():
+    found = performance_findings(_performance({"Bicubic": None, "SRCNN": 400.0, "Ours (MSE)": 25.6}), 1_000_000, 128)
+    assert found["training"] == "runs from 25.6 samples/s (Ours (MSE)) to 400.0 samples/s (SRCNN)"
+    assert found["paper_model"] == (
+        "The paper's model costs 1.50 GFLOP per patch and scores 12.3 whole plates/s; the paper's budget is 576 PFLOP "
+        "of training arithmetic for it alone, which at this machine's 26 samples/s would take 58 days."
+    )
+    same = performance_findings(_performance({"SRCNN": 25.61, "Ours (MSE)": 25.6}), 1_000_000, 128)
+    assert same["training"] == "runs at 25.6 samples/s for every method trained (SRCNN, Ours (MSE))"
+    none = performance_findings(_performance({"Bicubic": None, "Ours (MSE)": None}), 1_000_000, 128)
+    assert none["training"] == "was not measured: no method here was trained"
+    assert none["paper_model"].endswith("(its training throughput was not measured here, so no duration is given).")
+    gone = performance_findings(_performance({"SRCNN": 10.0}, ours=False), 1_000_000, 128)
+    assert gone["paper_model"] == "The paper's model is not among the methods measured here."
+
+
+@pytest.mark.parametrize("value", [float("nan"), None])
+def test_missing_values_never_print_as_nan(value):
+    found = pipeline_findings(_summary(value, value, value, value), _summary(value, value, value, value), {"n": 1})
+    assert "nan" not in " ".join(found.values()).lower()
