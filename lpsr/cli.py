@@ -1,4 +1,7 @@
-"""The `lpsr` command line: data, train, eval, upscale, book."""
+"""The `lpsr` command line: data, train, compare, encoder, eval, upscale, book.
+
+Each command imports the layers it needs when it runs, so `lpsr --help` and a mistyped command
+answer at once, without loading torch."""
 
 from __future__ import annotations
 
@@ -154,49 +157,51 @@ def cmd_book(args) -> None:
     print(f"book: {html / 'index.html'}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lpsr", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_run_args(parser, runs_help: str = "folder that holds the run folders") -> None:
+    """--profile, --data and --runs: what a command that trains needs."""
+    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
+    parser.add_argument("--data", help="CCPD root; default: synthetic frames")
+    parser.add_argument("--runs", default="runs", help=runs_help)
 
+
+def _add_overrides(parser, help_text: str) -> None:
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=help_text)
+
+
+def _data_command(sub) -> None:
     p = sub.add_parser("data", help="prepare (and cache) the plates of a CCPD root and print counts")
     _add_data_args(p)
     p.add_argument("--splits", nargs="+", default=["train", "val", "test"])
     p.set_defaults(func=cmd_data)
 
+
+def _train_command(sub) -> None:
     p = sub.add_parser("train", help="train a model (resumes an interrupted run; returns a finished one)")
-    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
+    _add_run_args(p)
     p.add_argument(
         "--method",
         help=f"a method of Table 1 ({', '.join(METHODS)}) or any registered architecture; default: the config's model",
     )
     p.add_argument("--config", help="a YAML file with data/model/train sections")
-    p.add_argument("--data", help="CCPD root; default: synthetic frames")
     p.add_argument("--iterations", type=int)
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.FIELD=VALUE",
-        help="override a setting, e.g. train.lr=2e-4",
-    )
-    p.add_argument("--runs", default="runs", help="folder that holds the run folders")
+    _add_overrides(p, "override a setting, e.g. train.lr=2e-4")
     p.add_argument("--retrain", action="store_true", help="train again even if the run exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
+
+def _compare_command(sub) -> None:
     p = sub.add_parser("compare", help="train and evaluate several methods under one protocol: the paper's Table 1")
     p.add_argument("--methods", nargs="+", default=list(TABLE1), help=f"default: {' '.join(TABLE1)}")
-    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
-    p.add_argument("--data", help="CCPD root; default: synthetic frames")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a setting for every method"
-    )
-    p.add_argument("--runs", default="runs", help="folder that holds the run folders")
+    _add_run_args(p)
+    _add_overrides(p, "override a setting for every method")
     p.add_argument("--out", default="table1", help="folder for table1.csv, table1.md and each method's evaluation")
     p.add_argument("--no-ocr", action="store_true", help="skip PaddleOCR")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_compare)
 
+
+def _encoder_command(sub) -> None:
     p = sub.add_parser("encoder", help="the Siamese encoder of PECL")
     encoder_sub = p.add_subparsers(dest="encoder_command", required=True)
     p = encoder_sub.add_parser(
@@ -209,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder; default: the cache folder training looks in")
     p.set_defaults(func=cmd_encoder_pretrain)
 
+
+def _eval_command(sub) -> None:
     p = sub.add_parser("eval", help="score a model on whole plates of a split")
     _add_data_args(p)
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
@@ -223,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for per_plate.csv and summary.json")
     p.set_defaults(func=cmd_eval)
 
+
+def _upscale_command(sub) -> None:
     p = sub.add_parser("upscale", help="super-resolve a plate image, a folder of them, or a CCPD frame")
     p.add_argument("input")
     p.add_argument("output")
@@ -231,10 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ocr", action="store_true", help="print what PaddleOCR reads before and after")
     p.set_defaults(func=cmd_upscale)
 
+
+def _book_command(sub) -> None:
     p = sub.add_parser("book", help="run every chapter with papermill and build the HTML book")
-    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
-    p.add_argument("--data", help="CCPD root; default: synthetic frames")
-    p.add_argument("--runs", default="runs", help="folder that holds the run folders (the run cache chapters share)")
+    _add_run_args(p, "folder that holds the run folders (the run cache chapters share)")
     p.add_argument("--out", default="_build", help="build folder (HTML lands in OUT/html)")
     p.add_argument("--chapters", nargs="+", help="build only these chapters, e.g. notebooks/01_pipeline")
     p.add_argument(
@@ -248,6 +257,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop a chapter whose cell runs longer than this many seconds, as stalled (0: no limit; default: 20 min at smoke, 3 h at cpu, none at paper)",
     )
     p.set_defaults(func=cmd_book)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lpsr", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in (
+        _data_command,
+        _train_command,
+        _compare_command,
+        _encoder_command,
+        _eval_command,
+        _upscale_command,
+        _book_command,
+    ):
+        command(sub)
     return parser
 
 

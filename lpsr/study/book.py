@@ -111,10 +111,9 @@ def build_book(
     A chapter that fails or times out raises `BookError` naming the chapter and the cell, after
     the chapters executed before it are built into HTML; the failed chapter's partial notebook
     stays in `OUT/source` with the error in its cell."""
-    import papermill
 
-    # papermill's parameter inspection warns on multi-line values (a chapter's `variants` dict);
-    # the book passes only one-line parameters
+    # papermill's parameter inspection warns on multi-line parameter values (a chapter's dict of
+    # variants); the book passes only one-line parameters
     logging.getLogger("papermill.translators").setLevel(logging.ERROR)
     if not (project / "_config.yml").is_file():
         raise FileNotFoundError(f"no _config.yml in {project}: build the book from a clone of the repository")
@@ -144,30 +143,8 @@ def build_book(
     given["small_plates"] = str(Path(small_plates).resolve()) if small_plates else None
     if cell_timeout == -1:
         cell_timeout = CELL_TIMEOUT[profile]
-    seconds, finished, failure = {}, set(runs_dir.glob("*/done.json")), None
-    for chapter in selected:
-        declared = papermill.inspect_notebook(project / f"{chapter}.ipynb")
-        parameters = {k: v for k, v in given.items() if k in declared}
-        started = time.perf_counter()
-        target = source / f"{chapter}.ipynb"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        print(f"running {chapter} ({profile})", flush=True)
-        try:
-            papermill.execute_notebook(
-                project / f"{chapter}.ipynb",
-                target,
-                parameters=parameters,
-                cwd=str(project / Path(chapter).parent),
-                kernel_name="python3",
-                progress_bar=False,
-                execution_timeout=cell_timeout or None,
-            )
-        except Exception as error:  # any failure of a chapter: keep the chapters before it
-            failure = f"chapter {chapter} stopped: {chapter_failure(error, target, cell_timeout)} (its partial notebook: {target})"
-            break
-        seconds[chapter] = time.perf_counter() - started
-        _prepare_for_html(target, reproduce_note(chapter, profile, data, seconds[chapter], project))
-        print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
+    finished = set(runs_dir.glob("*/done.json"))
+    seconds, failure = _run_chapters(selected, project, source, given, profile, data, cell_timeout)
     if failure:
         _drop_chapters(source, set(selected) - set(seconds))
         if not seconds:
@@ -186,6 +163,42 @@ def build_book(
     if failure:
         raise BookError(f"{failure}; the {len(seconds)} chapters before it are built in {html}")
     return html
+
+
+def _run_chapters(
+    selected: list[str], project: Path, source: Path, given: dict, profile: str, data: str | None, cell_timeout
+) -> tuple[dict[str, float], str | None]:
+    """Execute the chapters in order into `source` with papermill, each given the parameters its
+    `parameters` cell declares: the seconds each took, and why the first that failed stopped (None: none did)."""
+    import papermill
+
+    seconds = {}
+    for chapter in selected:
+        declared = papermill.inspect_notebook(project / f"{chapter}.ipynb")
+        parameters = {k: v for k, v in given.items() if k in declared}
+        started = time.perf_counter()
+        target = source / f"{chapter}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        print(f"running {chapter} ({profile})", flush=True)
+        try:
+            papermill.execute_notebook(
+                project / f"{chapter}.ipynb",
+                target,
+                parameters=parameters,
+                cwd=str(project / Path(chapter).parent),
+                kernel_name="python3",
+                progress_bar=False,
+                execution_timeout=cell_timeout or None,
+            )
+        except Exception as error:  # any failure of a chapter: keep the chapters before it
+            return (
+                seconds,
+                f"chapter {chapter} stopped: {chapter_failure(error, target, cell_timeout)} (its partial notebook: {target})",
+            )
+        seconds[chapter] = time.perf_counter() - started
+        _prepare_for_html(target, reproduce_note(chapter, profile, data, seconds[chapter], project))
+        print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
+    return seconds, None
 
 
 def _jupyter_book(source: Path, out: Path) -> Path:
