@@ -72,7 +72,8 @@ def train_and_score(
                 CheckpointError,
                 FileNotFoundError,
             ) as error:  # diverged, or a weights file to put in place
-                print(f"{name}: {error}")
+                if progress:  # at the command line; a chapter (progress off) says it in its prose instead
+                    print(f"{name}: {error}")
                 scored[name] = Scored(config, error=str(error).split(";")[0])
                 continue
             model = load_model(run, config.model.scale)[0]
