@@ -1,6 +1,8 @@
 """The chapters' conclusions, decided by the study layer's `*_findings` functions and glued into
 their prose: a win, a loss and a tie or missing value each read as the sentence the page shows."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -405,3 +407,39 @@ def test_performance_findings_range_training_speed_and_price_the_papers_budget()
 def test_missing_values_never_print_as_nan(value):
     found = pipeline_findings(_summary(value, value, value, value), _summary(value, value, value, value), {"n": 1})
     assert "nan" not in " ".join(found.values()).lower()
+
+
+def test_table1_in_the_papers_layout_marks_the_best_and_the_second():
+    from lpsr.study.compare import table1_layout, training_table
+
+    table = pd.DataFrame(
+        {
+            "SR method": ["Bicubic", "SRCNN", "Ours (PECL)"],
+            "#p": ["–", "69K", "2.12M"],
+            "loss": ["–", "mse", "pecl"],
+            "iterations × batch": ["–", "20 × 8", "20 × 8"],
+            "lr": ["–", "0.002", "0.002"],
+            "train samples/s": ["–", "60.0", "30.0"],
+            "infer plates/s": ["170.0", "80.0", "40.0"],
+            "ΔPSNR-Y vs bicubic [95% CI]": ["+0.00 [+0.00, +0.00]", "+1.00 [+0.50, +1.50]", "+2.00 [+1.50, +2.50]"],
+            "plates better than bicubic": ["0%", "80%", "90%"],
+        },
+        index=["bicubic", "srcnn", "ours-pecl"],
+    )
+    summaries = {
+        name: {f"{k}_median": v + i for k, v in (("psnr", 17.0), ("psnr_y", 18.0), ("ocr_conf", 0.5))}
+        | {f"{k}_std": 1.0 for k in ("psnr", "psnr_y", "ocr_conf")}
+        for i, name in enumerate(table.index)
+    }
+    html = table1_layout(table, summaries).to_html()
+    rules = dict(
+        (css.strip(), set(re.findall(r"row(\d)_col(\d)", cells)))
+        for cells, css in re.findall(r"([^{}]+)\{([^}]*)\}", html)
+    )
+    # the highest here is the PECL row (2), the second SRCNN (1), in PSNR, PSNR-Y and OCRρ (columns 2, 4, 6)
+    assert rules["font-weight: bold;"] == {("2", "2"), ("2", "4"), ("2", "6")}
+    assert rules["text-decoration: underline;"] == {("1", "2"), ("1", "4"), ("1", "6")}
+    assert "19.00 (± 1.00)" in html and "25.13 (± 2.46)" in html  # ours beside the paper's row
+    second = training_table(table)
+    assert list(second.columns)[-2:] == ["ΔPSNR-Y vs bicubic (dB) [95% CI]", "plates better than bicubic"]
+    assert second.loc["SRCNN", "training (patches/s)"] == "60.0"

@@ -185,6 +185,63 @@ def _row(name: str, scored: Scored) -> dict:
     return row
 
 
+# Table 1's measures as the paper prints them: (column, summary key, PaperRow field, digits)
+PAPER_MEASURES = (
+    ("PSNR (dB)", "psnr", "psnr", 2),
+    ("PSNR-Y (dB)", "psnr_y", "psnr_y", 2),
+    ("OCRρ", "ocr_conf", "ocr", 3),
+)
+
+
+def table1_layout(table: pd.DataFrame, summaries: dict[str, dict]):
+    """Table 1 in the paper's layout: method, #p, then PSNR, PSNR-Y and OCRρ, each as the median
+    (± std) measured here beside the paper's; of the values measured here the best is bold and the
+    second underlined. A pandas Styler (the book renders it as HTML)."""
+    columns = pd.MultiIndex.from_tuples(
+        [("SR method", ""), ("#p", "")] + [(label, side) for label, *_ in PAPER_MEASURES for side in ("here", "paper")]
+    )
+    rows, values = [], {}
+    for name in table.index:
+        summary, paper = summaries.get(name, {}), PAPER_TABLE1.get(name)
+        row = [table.loc[name, "SR method"], table.loc[name, "#p"]]
+        for label, key, field, digits in PAPER_MEASURES:
+            printed = getattr(paper, field) if paper else None
+            row += [_pm(summary, key, digits), f"{printed[0]:.{digits}f} (± {printed[1]:.2f})" if printed else "–"]
+            values.setdefault(label, {})[name] = summary.get(f"{key}_median")
+        rows.append(row)
+    frame = pd.DataFrame(rows, index=table.index, columns=columns)
+
+    def marks(_):
+        css = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        for label, by_name in values.items():
+            measured = sorted((v for v in by_name.values() if v is not None), reverse=True)
+            for name, value in by_name.items():
+                if value is not None and value == measured[0]:
+                    css.loc[name, (label, "here")] = "font-weight: bold"
+                elif value is not None and len(measured) > 1 and value == measured[1]:
+                    css.loc[name, (label, "here")] = "text-decoration: underline"
+        return css
+
+    return frame.style.apply(marks, axis=None).hide(axis="index")
+
+
+def training_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 1's second half: each row's loss, budget, learning rate, speed and its paired
+    difference against bicubic on the same test plates."""
+    columns = {
+        "SR method": "SR method",
+        "loss": "loss",
+        "iterations × batch": "iterations × batch",
+        "lr": "lr",
+        "train samples/s": "training (patches/s)",
+        "infer plates/s": "inference (plates/s)",
+        "ΔPSNR-Y vs bicubic [95% CI]": "ΔPSNR-Y vs bicubic (dB) [95% CI]",
+        "plates better than bicubic": "plates better than bicubic",
+    }
+    kept = [c for c in columns if c in table]
+    return table[kept].rename(columns=columns).set_index("SR method")
+
+
 def method_runs(table: pd.DataFrame, runs_dir: str | Path) -> dict[str, Path]:
     """The run folder of each trained row of a Table 1 (as `compare` returns it)."""
     return {name: Path(runs_dir) / run for name, run in table["run"].items() if run != "–"}
