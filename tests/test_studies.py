@@ -136,3 +136,36 @@ def test_loss_curves_plot_at_the_logged_iterations_with_one_legend(tmp_path):
     assert list(line.get_xdata()) == list(range(1, 21)) and np.allclose(line.get_ydata(), 0.99)
     assert fig.axes[0].lines[0].get_color() == fig.axes[1].lines[0].get_color()  # a run keeps its colour across panels
     assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b"]
+
+
+def test_method_grid_has_a_row_per_method_a_column_per_plate_and_fits_the_page():
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+
+    from lpsr.inference import super_resolve
+    from lpsr.metrics import psnr_rgb, psnr_y
+    from lpsr.study.figures import PAGE_WIDTH, method_grid, plate_grid
+
+    rng = np.random.default_rng(0)
+    hr = [rng.integers(0, 256, (64, 208, 3), dtype=np.uint8) for _ in range(3)]
+    plates = SimpleNamespace(hr=hr, lr=[h[::8, ::8].copy() for h in hr], texts=["京A12345", "沪B67890", "粤C24680"])
+    bicubic = load_model("bicubic")[0]
+    fig = method_grid({"bicubic": bicubic, "ours-pecl": bicubic}, plates, [0, 1, 2])
+    assert fig.get_figwidth() <= PAGE_WIDTH + 1e-9
+    positions = [ax.get_position() for ax in fig.axes]
+    assert len({round(p.x0, 4) for p in positions}) == 3  # plates as columns
+    assert len({round(p.y0, 4) for p in positions}) == 4 and len(fig.axes) == 12  # LR, two methods, HR as rows
+    texts = [t.get_text() for t in fig.texts]
+    assert {"LR", "Bicubic", "Ours (PECL)", "HR", "京A12345"} <= set(texts)  # display names of Table 1
+    sr = super_resolve(bicubic, [plates.lr[1]])[0]
+    assert f"PSNR / PSNR-Y: {psnr_rgb(sr, hr[1]):.1f} / {psnr_y(sr, hr[1]):.1f} dB" in texts
+    assert sum(t.startswith("PSNR / PSNR-Y: ") and t.endswith(" dB") for t in texts) == 6
+    assert "26×8 px" in texts and "208×64 px" in texts  # LR and HR sizes
+    assert min(t.get_fontsize() for t in fig.texts) >= 9
+    plt.close(fig)
+    # six plates with captions too wide for six side by side wrap into two bands of three
+    fig = plate_grid({"a": hr * 2, "b": hr * 2}, captions={"b": ["PSNR / PSNR-Y: 18.2 / 19.9 dB"] * 6})
+    positions = [ax.get_position() for ax in fig.axes]
+    assert len({round(p.x0, 4) for p in positions}) == 3 and len({round(p.y0, 4) for p in positions}) == 4
+    plt.close(fig)

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.font_manager import FontProperties
 
 from lpsr.data.ccpd import parse_ccpd_name
 from lpsr.data.fonts import use_cjk_font
@@ -15,6 +16,7 @@ from lpsr.data.plates import read_rgb
 from lpsr.inference import super_resolve
 from lpsr.metrics import contrast, psnr_rgb, psnr_y
 from lpsr.study.degradation_maps import degradation_maps
+from lpsr.study.methods import METHODS
 from lpsr.study.prose import missing, names, number
 from lpsr.training.runs import read_log
 
@@ -42,35 +44,79 @@ def results_table(summaries: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method")
 
 
-def plate_grid(
-    columns: dict[str, list[np.ndarray]],
-    row_titles: list[str] | None = None,
-    width: float = 2.6,
-    captions: dict[str, list[str]] | None = None,
-):
-    """A grid of plates: one column per named image list (e.g. LR, Bicubic, SR, HR), with an
-    optional caption under each image of a column (`captions[name][row]`).
+PAGE_WIDTH = 7.5  # inches: the book's text column (772 px), where a figure's points read at their size
 
-    LR images are shown at the HR size with nearest-neighbour pixels, so blocks are visible."""
+
+def _plate_bands(n_plates: int, widest: float, gap: float, width: float | None) -> tuple[list[list[int]], float]:
+    """The plates of each band of a plate grid and the inches of one plate column: as many plates
+    side by side as fit `PAGE_WIDTH` with `widest` inches of text under each, the same number in
+    every band (or all of them in one band, `width` inches each, when `width` is given)."""
+    if width is None:
+        per_band = max(1, min(n_plates, int((PAGE_WIDTH + gap) // (widest + gap))))
+        per_band = -(-n_plates // -(-n_plates // per_band))  # ceil(n / bands): bands as even as can be
+        width = (PAGE_WIDTH - gap * (per_band - 1)) / per_band
+    else:
+        per_band = n_plates
+    return [list(range(b, min(b + per_band, n_plates))) for b in range(0, n_plates, per_band)], width
+
+
+def plate_grid(
+    images: dict[str, list[np.ndarray]],
+    row_titles: list[str] | None = None,
+    width: float | None = None,
+    captions: dict[str, list[str]] | None = None,
+    fontsize: float = 9.0,
+):
+    """A grid of plates: one row per named image list (e.g. LR, Bicubic, SR, HR) under its name, one
+    column per plate under its title (`row_titles[i]`, e.g. the plate's text), and an optional
+    caption under each image of a row (`captions[name][i]`).
+
+    The figure is `PAGE_WIDTH` wide, so `fontsize` reads at its size on the page; plates whose
+    captions do not fit side by side wrap into further bands of rows. `width` instead sets the
+    inches of one plate column (every plate in one band). LR images are shown at the HR size with
+    nearest-neighbour pixels, so blocks are visible."""
     use_cjk_font()
-    names = list(columns)
-    n_rows = len(columns[names[0]])
-    fig, axes = plt.subplots(
-        n_rows, len(names), figsize=(width * len(names), 0.9 * width * n_rows / 2.2 + 0.4), squeeze=False
-    )
-    for c, name in enumerate(names):
-        for r, image in enumerate(columns[name]):
-            ax = axes[r, c]
-            ax.imshow(image, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(name, fontsize=10)
-            if c == 0 and row_titles:
-                ax.set_ylabel(row_titles[r], fontsize=9, rotation=0, ha="right", va="center")
-            if captions and name in captions:
-                ax.set_xlabel(captions[name][r], fontsize=8)
-    fig.tight_layout()
+    names, captions = list(images), captions or {}
+    fig = plt.figure(dpi=max(plt.rcParams["figure.dpi"], 150))
+    renderer, font = fig.canvas.get_renderer(), FontProperties(size=fontsize)
+    texts = [t for name in captions for t in captions[name]] + list(row_titles or [])
+    widest = max([renderer.get_text_width_height_descent(t, font, ismath=False)[0] / fig.dpi for t in texts] + [0.8])
+    gap, line = 0.15, 1.5 * fontsize / 72  # inches between plate columns; one line of text
+    bands, width = _plate_bands(len(images[names[0]]), widest, gap, width)
+    fig_width = len(bands[0]) * width + gap * (len(bands[0]) - 1)
+
+    # lay the bands out from the top, in inches: (what, plates, top of its line or image, image height)
+    placed, y = [], 0.0
+    for band in bands:
+        image_height = width * max(images[n][i].shape[0] / images[n][i].shape[1] for n in names for i in band)
+        if row_titles:
+            placed.append((None, band, y, 0.0))
+            y += line
+        for name in names:
+            placed.append((name, band, y + line, image_height))
+            y += line + image_height + (line if name in captions else 0) + 0.3 * line
+        y += 0.5 * line
+    height = y - 0.8 * line
+    fig.set_size_inches(fig_width, height)
+
+    def text(column: int | None, top: float, words: str) -> None:
+        x, ha = (0.0, "left") if column is None else ((column * (width + gap) + width / 2) / fig_width, "center")
+        fig.text(x, 1 - (top + line / 2) / height, words, ha=ha, va="center", fontsize=fontsize)
+
+    for name, band, top, image_height in placed:
+        if name is None:
+            for c, i in enumerate(band):
+                text(c, top, row_titles[i])
+            continue
+        text(None, top - line, name)
+        for c, i in enumerate(band):
+            box = (c * (width + gap) / fig_width, 1 - (top + image_height) / height, width / fig_width)
+            ax = fig.add_axes((*box, image_height / height))
+            blocky = images[name][i].shape[1] * 2 <= width * fig.dpi  # shown at twice its pixels or more
+            ax.imshow(images[name][i], interpolation="nearest" if blocky else "antialiased")
+            ax.set_axis_off()
+            if name in captions:
+                text(c, top + image_height, captions[name][i])
     return fig
 
 
@@ -136,16 +182,21 @@ def loss_curves(run_dirs: dict[str, str | Path], keys=("distance", "w_pixel", "m
     return fig
 
 
-def method_grid(models: dict, plates, indices: list[int], width: float = 2.0):
-    """LR, each named model's SR and HR for the plates at `indices` (paper Fig. 7 and 12 style),
-    with each SR plate's PSNR / PSNR-Y (dB) under it."""
+def method_grid(models: dict, plates, indices: list[int], width: float | None = None, labels: dict | None = None):
+    """LR, each named model's SR and HR for the plates at `indices` (paper Fig. 7 and 12 style): one
+    row per method under its display name (`labels`, else the method's Table 1 label, else its key),
+    one column per plate under its text, each SR plate's PSNR / PSNR-Y against HR under it and the
+    pixel size under LR and HR. `width`: inches per plate column (default: the page's width)."""
+    shown = {name: (labels or {}).get(name, METHODS[name].label if name in METHODS else name) for name in models}
     lr = [plates.lr[i] for i in indices]
     hr = [plates.hr[i] for i in indices]
-    columns, captions = {"LR": lr}, {}
+    columns, captions = {"LR": lr}, {"LR": [f"{x.shape[1]}×{x.shape[0]} px" for x in lr]}
     for name, model in models.items():
-        columns[name] = super_resolve(model, lr)
-        captions[name] = [f"{psnr_rgb(s, h):.2f} / {psnr_y(s, h):.2f} dB" for s, h in zip(columns[name], hr)]
-    columns["HR"] = hr
+        columns[shown[name]] = super_resolve(model, lr)
+        captions[shown[name]] = [
+            f"PSNR / PSNR-Y: {psnr_rgb(s, h):.1f} / {psnr_y(s, h):.1f} dB" for s, h in zip(columns[shown[name]], hr)
+        ]
+    columns["HR"], captions["HR"] = hr, [f"{x.shape[1]}×{x.shape[0]} px" for x in hr]
     return plate_grid(columns, row_titles=[plates.texts[i] for i in indices], width=width, captions=captions)
 
 
