@@ -34,7 +34,7 @@ def test_smoke_book_builds(tmp_path, synthetic_root, smoke_runs, shared_data):
     if not Path("/usr/bin/chromium").is_file():
         pytest.skip("no /usr/bin/chromium (Debian's chromium and chromium-driver packages): browser check skipped")
     screenshot = tmp_path / "index.png"
-    assert browser_check(html, screenshot) == {}  # no page logs a console error
+    assert browser_check(html, screenshot) == {}  # no console error, overflow, uncaptioned figure, machine path or nan
     assert screenshot.stat().st_size > 10_000
 
 

@@ -79,7 +79,7 @@ def test_bad_frames_are_skipped_and_counted(tmp_path, ccpd_mini, capsys):
     out = capsys.readouterr().out
     assert "skipped 2 of 5 frames" in out and "not-a-ccpd-name.jpg" in out
     row = data_summary({"all": plates}).loc["all"]  # the book's ingestion table
-    assert (row["frames"], row["plates"], row["skipped_bad_name"], row["skipped_bad_image"]) == (5, 3, 1, 1)
+    assert (row["frames"], row["plates"], row["skipped"]) == (5, 3, "2 (bad name 1, unreadable 1)")
     assert row["provinces"] == len({t[0] for t in plates.texts})
     assert len(frame_figure(tmp_path, plates, [0, 1]).axes) == 4  # Fig. 4: frame and plate, twice
 

@@ -117,6 +117,31 @@ def embedding_sweep(
     return frame
 
 
+def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """`embedding_sweep`'s rows as chapter 4 shows them: the loss, distance and d, the validation
+    PSNR-Y that selects, the test medians with their 95% intervals, and the OCR scores."""
+
+    def interval(row, key: str) -> str:
+        if missing(row.get(f"{key}_median")):
+            return "–"
+        return f"{row[f'{key}_median']:.2f} [{row[f'{key}_ci_low']:.2f}, {row[f'{key}_ci_high']:.2f}]"
+
+    rows = {}
+    for name, row in frame.iterrows():
+        pecl = row.get("loss") == "pecl"
+        rows[name] = {
+            "loss": "PECL" if pecl else "MSE",
+            "distance": DISTANCE_NAMES.get(row.get("distance"), "–") if pecl else "–",
+            "d": f"{int(row['d'])}" if pecl and not missing(row.get("d")) else "–",
+            "val PSNR-Y (dB)": number(row.get("val_psnr_y"), absent="–"),
+            "PSNR (dB) [95% CI]": interval(row, "psnr"),
+            "PSNR-Y (dB) [95% CI]": interval(row, "psnr_y"),
+            "OCRρ": number(row.get("ocr_conf_median"), ".3f", absent="–"),
+            "OCR exact": number(row.get("ocr_exact"), ".3f", absent="–"),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def worked_step_findings(worked: pd.DataFrame) -> dict[str, str]:
     """Chapter 2's sentences on one batch (Markdown), keyed for myst-nb's glue, from its table of
     `lpsr.losses.pecl.contrastive_step` per reading (rows; columns D, dterm/dD, D after one step):

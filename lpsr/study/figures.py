@@ -22,22 +22,21 @@ from lpsr.training.runs import read_log
 
 
 def results_table(summaries: list[dict]) -> pd.DataFrame:
-    """One row per method: median ± std (as the paper's Table 1) and the 95% CI of the median."""
+    """One row per method: the median ± std over the plates (as the paper's Table 1), then the 95%
+    interval of the median, and the OCR scores."""
     rows = []
     for s in summaries:
-        row = {"method": s["method"], "n": s["n"]}
+        row = {"method": s["method"], "plates": s["n"]}
         for key, label in (("psnr", "PSNR (dB)"), ("psnr_y", "PSNR-Y (dB)"), ("ssim", "SSIM (Y)")):
             if f"{key}_median" not in s:  # the HR reference row has no image scores
-                row[label] = row[f"{label} 95% CI"] = "–"
+                row[label] = "–"
                 continue
             digits = 3 if key == "ssim" else 2
-            row[label] = f"{s[f'{key}_median']:.{digits}f} (± {s[f'{key}_std']:.{digits}f})"
-            row[f"{label} 95% CI"] = f"[{s[f'{key}_ci_low']:.{digits}f}, {s[f'{key}_ci_high']:.{digits}f}]"
-        for key, label in (
-            ("ocr_conf_median", "OCRρ (median conf.)"),
-            ("ocr_exact", "OCR exact"),
-            ("ocr_char_acc", "OCR char acc"),
-        ):
+            row[label] = (
+                f"{s[f'{key}_median']:.{digits}f} ± {s[f'{key}_std']:.{digits}f} "
+                f"[{s[f'{key}_ci_low']:.{digits}f}, {s[f'{key}_ci_high']:.{digits}f}]"
+            )
+        for key, label in (("ocr_conf_median", "OCRρ"), ("ocr_exact", "OCR exact"), ("ocr_char_acc", "OCR char acc")):
             if key in s:
                 row[label] = f"{s[key]:.3f}"
         rows.append(row)
@@ -355,7 +354,7 @@ def data_summary(splits: dict) -> pd.DataFrame:
         rows[name] = {
             "frames": summary["frames"],
             "plates": summary["plates"],
-            **{k: v for k, v in summary.items() if k.startswith("skipped_") or k == "missing"},
+            "skipped": _skipped(summary),
             "median HR size (w×h)": f"{int(np.median(sizes[:, 0]))}×{int(np.median(sizes[:, 1]))}"
             if len(sizes)
             else "–",
@@ -363,7 +362,21 @@ def data_summary(splits: dict) -> pd.DataFrame:
             "provinces": len(provinces),
             "commonest": ", ".join(f"{p} {n}" for p, n in provinces.head(3).items()),
         }
-    return pd.DataFrame(rows).T.fillna(0)
+    return pd.DataFrame(rows).T
+
+
+def _skipped(summary: dict) -> str:
+    """What ingestion skipped, with why: "0", or "3 (outside the frame 2, too small 1)"."""
+    reasons = {
+        "missing": "missing",
+        "skipped_bad_name": "bad name",
+        "skipped_bad_image": "unreadable",
+        "skipped_outside": "outside the frame",
+        "skipped_too_small": "too small",
+    }
+    counts = {label: summary.get(key, 0) for key, label in reasons.items() if summary.get(key, 0)}
+    total = sum(counts.values())
+    return f"{total:,} ({', '.join(f'{label} {n:,}' for label, n in counts.items())})" if total else "0"
 
 
 def plate_size_figure(splits: dict):
