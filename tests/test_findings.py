@@ -171,8 +171,15 @@ def test_comparison_findings_name_the_winner_the_rival_and_the_short_budgets():
     assert found["budget"].startswith(
         "(10 × 4, 20 × 4 iterations × batch; the paper trains for 1,000k iterations at batch 128) — TBSRN train for fewer"
     )
+    assert "costs" not in found["budget"]  # no speeds in the table: no cost said
     assert found["esrgan_selection"].startswith("among the GAN phase's validations")
     assert found["tbsrn"].startswith("TBSRN's SR network has 3.10M parameters")
+    table["train samples/s"] = ["–", "400.0", "20.0", "100.0", "50.0"]
+    assert (
+        "(10 × 4): each of their iterations costs 5× one of ours (MSE) on this machine,"
+        in comparison_findings(table, summaries)["budget"]
+    )
+    table = table.drop(columns="train samples/s")
     summaries["espcn"]["psnr_y_median"] = 20.001  # a competitor ties with ours: both named, no rival sentence
     found = comparison_findings(table, summaries, gan_select="psnr")
     assert found["best"] == "**ESPCN** and **Ours (MSE)**, tied (20.00 dB; bicubic 18.00 dB)"

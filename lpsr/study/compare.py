@@ -296,7 +296,7 @@ def comparison_findings(table: pd.DataFrame, summaries: dict[str, dict], gan_sel
     if short:
         budget_text += (
             f" — {', '.join(table.loc[n, 'SR method'] for n in short)} train for fewer iterations"
-            f" ({', '.join(sorted({budget[n] for n in short}))}): they cost 5–9× more per iteration on a CPU,"
+            f" ({', '.join(sorted({budget[n] for n in short}))}){_cost(trained, short)},"
             " so their rows are not a like-for-like comparison with the rest"
         )
     selection = "over the whole run"
@@ -315,6 +315,20 @@ def comparison_findings(table: pd.DataFrame, summaries: dict[str, dict], gan_sel
         "esrgan_selection": selection,
         "tbsrn": tbsrn,
     }
+
+
+def _cost(trained: pd.DataFrame, short: list[str]) -> str:
+    """How many times an MSE iteration of ours each shorter-trained row's iteration costs in this
+    build (its training speed against ours-mse's), as ": each iteration costs 3–5× one of ours"."""
+    speed = pd.to_numeric(trained.get("train samples/s", pd.Series(dtype=float)), errors="coerce")
+    if "ours-mse" not in speed or missing(speed["ours-mse"]):
+        return ""
+    ratios = [speed["ours-mse"] / speed[n] for n in short if n in speed and not missing(speed[n]) and speed[n] > 0]
+    if not ratios:
+        return ""
+    low, high = min(ratios), max(ratios)
+    spread = f"{low:.0f}×" if f"{low:.0f}" == f"{high:.0f}" else f"{low:.0f}–{high:.0f}×"
+    return f": each of their iterations costs {spread} one of ours (MSE) on this machine"
 
 
 def performance_findings(performance: pd.DataFrame, paper_iterations: int, paper_batch: int) -> dict[str, str]:
