@@ -94,6 +94,7 @@ def lab(tmp_path, smoke_runs):
 
 
 def test_chapter_6_runs_in_jupyterlab_and_its_explorer_answers(lab):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -120,25 +121,46 @@ def test_chapter_6_runs_in_jupyterlab_and_its_explorer_answers(lab):
         )
 
         def view():
-            image = driver.find_element(By.CSS_SELECTOR, "img.widget-image")
-            return image.get_attribute("src"), driver.find_element(By.CSS_SELECTOR, ".widget-html pre").text
+            """(image source, scores line) as shown, or None while the widget is being redrawn."""
+            try:
+                image = driver.find_element(By.CSS_SELECTOR, "img.widget-image")
+                return image.get_attribute("src"), driver.find_element(By.CSS_SELECTOR, ".widget-html pre").text
+            except (StaleElementReferenceException, NoSuchElementException):
+                return None
 
-        first_image, first_scores = view()
+        def changed(scores):
+            shown = view()
+            return shown if shown and shown[1] != scores else None
+
+        first_image, first_scores = _wait(view, 60, "the explorer's view")
         assert "OCR reads" in first_scores and first_image
 
-        Select(driver.find_element(By.CSS_SELECTOR, ".widget-dropdown select")).select_by_index(1)
-        second_image, second_scores = _wait(
-            lambda: (v := view())[1] != first_scores and v, 120, "another plate's scores"
+        def pick(choose):
+            """Run `choose` on the widget as shown now; None (to try again) while it is being redrawn."""
+            try:
+                return choose() or True
+            except (StaleElementReferenceException, NoSuchElementException):
+                return None
+
+        def another_method():
+            buttons = driver.find_elements(By.CSS_SELECTOR, ".widget-toggle-button")
+            other = next(b for b in buttons if "mod-active" not in (b.get_attribute("class") or ""))
+            name = other.text.strip()
+            other.click()
+            return name
+
+        _wait(
+            lambda: pick(
+                lambda: Select(driver.find_element(By.CSS_SELECTOR, ".widget-dropdown select")).select_by_index(1)
+            ),
+            60,
+            "the plate dropdown",
         )
+        second_image, second_scores = _wait(lambda: changed(first_scores), 120, "another plate's scores")
         assert second_image != first_image
 
-        buttons = driver.find_elements(By.CSS_SELECTOR, ".widget-toggle-button")
-        other = next(b for b in buttons if "mod-active" not in (b.get_attribute("class") or ""))
-        method = other.text.strip()
-        other.click()
-        third_image, third_scores = _wait(
-            lambda: (v := view())[1] != second_scores and v, 120, "another method's scores"
-        )
+        method = _wait(lambda: pick(another_method), 60, "the method buttons")
+        third_image, third_scores = _wait(lambda: changed(second_scores), 120, "another method's scores")
         assert third_scores.startswith(f"{method}:") and third_image != second_image
         stderr = driver.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.stderr']")
         assert not [e.text for e in stderr if "Error" in e.text], "a cell failed in JupyterLab"

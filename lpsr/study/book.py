@@ -126,7 +126,8 @@ def build_book(
     config.setdefault("html", {})["announcement"] = build_banner(profile, data)
     (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
     shutil.copytree(project / "book", source / "book")
-    shutil.copytree(project / "_static", source / "_static")  # the book's CSS (Jupyter Book adds every file there)
+    if (project / "_static").is_dir():  # the book's CSS (Jupyter Book adds every file there)
+        shutil.copytree(project / "_static", source / "_static")
     selected = chapters(project)
     if only:
         unknown = sorted(set(only) - set(selected))
