@@ -397,7 +397,7 @@ def browser_check(
     search: str = "PSNR",
 ) -> dict[str, list[str]]:
     """Serve the built book over HTTP and open every page in headless Chromium at 1400 px
-    (`headless_chromium`); screenshot the index into `screenshot`; return the problems of each page
+    (`headless_chromium`); screenshot the first page (where the index forwards) into `screenshot`; return the problems of each page
     that has any (an empty dict: none): console errors, a page wider than the window, a table
     wider than the text column, a figure without a number and caption, a machine path, "nan" or
     a "-0.00 [" interval in the text; and, under "search.html", a search for `search` that finds
@@ -418,7 +418,8 @@ def browser_check(
         for page in pages:
             name = str(page.relative_to(html))
             driver.get(f"{url}/{name}")
-            if page.name == "index.html":
+            if page.name == "index.html":  # it forwards to the first chapter: shoot that once it is shown
+                WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "article.bd-article"))
                 driver.save_screenshot(str(screenshot))
             found, text = driver.execute_script(_PAGE_PROBLEMS)
             found += [f"the text holds {what}" for needle, what in FORBIDDEN_TEXT.items() if needle in text]
