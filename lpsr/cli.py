@@ -1,7 +1,7 @@
 """The `lpsr` command line: data, train, compare, encoder, eval, upscale, book.
 
-Each command imports the layers it needs when it runs, so `lpsr --help` and a mistyped command
-answer at once, without loading torch."""
+Each command imports the layers it needs when it runs, so the OCR engine, papermill and the book's
+tooling load only for the commands that use them."""
 
 from __future__ import annotations
 
