@@ -26,7 +26,15 @@ def test_smoke_book_builds(tmp_path, synthetic_root, smoke_runs, shared_data):
         assert "<table" in page and "PSNR" in page
         assert "What this shows" in page
     assert list(smoke_runs.glob("lpsr-*/done.json"))
-    assert re.search(r"This build trained [1-9]\d* runs", (html / "book" / "intro.html").read_text(encoding="utf-8"))
+    intro = (html / "book" / "intro.html").read_text(encoding="utf-8")
+    assert re.search(r"This build trained [1-9]\d* runs", intro)
+    # the findings table opens the intro: a row per claim, each linking the chapter that measured it
+    findings = intro[intro.index('id="findings"') : intro.index("This build trained")]
+    for chapter in ("03_comparison", "04_ablation", "05_dynamics", "06_qualitative", "09_budget"):
+        assert f'href="../notebooks/{chapter}.html"' in findings, chapter
+    assert (
+        len(re.findall(r"<strong>(?:reproduced|not reproduced|inconclusive|not testable here)</strong>", findings)) >= 9
+    )
     assert (tmp_path / "build" / "results" / "table1-smoke" / "table1.csv").is_file()
     ablation = pd.read_csv(tmp_path / "build" / "results" / "ablation-smoke" / "ablation.csv", index_col="name")
     assert ablation["val_psnr_y"].notna().all()  # the variant set against MSE is chosen on these

@@ -450,3 +450,121 @@ def test_table1_in_the_papers_layout_marks_the_best_and_the_second():
     second = training_table(table)
     assert list(second.columns)[-2:] == ["ΔPSNR-Y vs bicubic (dB) [95% CI]", "plates better than bicubic"]
     assert second.loc["SRCNN", "training (patches/s)"] == "60.0"
+
+
+def _paired_frames(a, b, key="psnr_y"):
+    return pd.DataFrame({key: a}), pd.DataFrame({key: b})
+
+
+def test_supported_rounds_to_the_interval_width():
+    from lpsr.study.prose import supported
+
+    assert supported(-1.6049, -1.79, -1.43) == "-1.6 dB [-1.8, -1.4]"  # 0.36 wide: one decimal
+    assert supported(0.0123, 0.004, 0.031, "") == "+0.01 [+0.00, +0.03]"  # 0.027 wide: two
+    assert supported(-3.2, -6.0, -1.0) == "-3 dB [-6, -1]"
+    assert supported(np.nan, 0, 1) == "not measured"
+
+
+def test_a_claim_is_decided_by_its_paired_interval():
+    from lpsr.study.findings import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, interval_verdict
+
+    assert interval_verdict([{"ci_low": 0.1, "ci_high": 0.3}, {"ci_low": 0.01, "ci_high": 0.2}]) == REPRODUCED
+    assert interval_verdict([{"ci_low": 0.1, "ci_high": 0.3}, {"ci_low": -0.4, "ci_high": -0.1}]) == NOT_REPRODUCED
+    assert interval_verdict([{"ci_low": -0.1, "ci_high": 0.3}]) == INCONCLUSIVE
+    assert interval_verdict([]) == NOT_TESTABLE
+
+
+def test_the_comparison_claims_pair_pecl_with_mse_and_the_strongest_rival():
+    from lpsr.study.findings import comparison_claims
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(21, 1, 60)
+    per_plate = {
+        "ours-mse": pd.DataFrame({"psnr": base, "psnr_y": base + 1, "ocr_conf": np.full(60, 0.9)}),
+        "ours-pecl": pd.DataFrame({"psnr": base - 1, "psnr_y": base, "ocr_conf": np.full(60, 0.9)}),
+        "msrn": pd.DataFrame({"psnr_y": base + 2}),
+        "srcnn": pd.DataFrame({"psnr_y": base - 5}),
+    }
+    summaries = {"bicubic": {"psnr_y_median": 18.0}, "msrn": {"psnr_y_median": 23.0}, "srcnn": {"psnr_y_median": 16.0}}
+    rows = comparison_claims(summaries, per_plate, {"msrn": "MSRN"}, "notebooks/03_comparison")
+    assert [r["verdict"] for r in rows] == ["not reproduced", "inconclusive", "not reproduced"]
+    assert "PSNR-Y -1 dB" in rows[0]["measured"] or "PSNR-Y -1.0" in rows[0]["measured"]
+    assert "MSRN (the strongest competitor)" in rows[2]["measured"]  # not SRCNN: the highest median
+    assert all(r["chapter"] == "notebooks/03_comparison" for r in rows)
+    none = comparison_claims({}, {}, {}, "c")
+    assert [r["verdict"] for r in none] == ["not testable here"] * 3 and "not measured" in none[0]["measured"]
+
+
+def test_the_ablation_claims_read_every_variant_the_ends_of_d_and_both_distances():
+    from lpsr.study.findings import ablation_claims
+
+    base = np.linspace(20, 22, 50)
+    frame = pd.DataFrame(
+        {
+            "loss": ["mse", "pecl", "pecl", "pecl", "pecl"],
+            "distance": [None, "l1", "l1", "l2", "l2"],
+            "d": [None, 64, 512, 64, 512],
+        },
+        index=["ours-mse", "pecl-l1-d64", "pecl-l1-d512", "pecl-l2-d64", "pecl-l2-d512"],
+    )
+    shift = {"ours-mse": 0.0, "pecl-l1-d64": 0.5, "pecl-l1-d512": 0.9, "pecl-l2-d64": 0.2, "pecl-l2-d512": 0.4}
+    per_plate = {name: base + s + np.sin(np.arange(50)) * 0.01 for name, s in shift.items()}
+    every, rises, l1 = ablation_claims(frame, per_plate, "notebooks/04_ablation")
+    assert every["verdict"] == "reproduced" and every["measured"].startswith("4 of 4 variants above MSE and 0 below")
+    assert rises["verdict"] == "reproduced" and "L1, d = 512 − d = 64" in rises["measured"]
+    assert l1["verdict"] == "reproduced" and "L1 − L2" in l1["measured"]
+    only_l1 = ablation_claims(frame.iloc[:3], per_plate, "c")
+    assert only_l1[2]["verdict"] == "not testable here"
+
+
+def test_the_dynamics_qualitative_and_budget_claims():
+    from lpsr.study.findings import budget_claims, dynamics_claims, qualitative_claims
+
+    (ahead,) = dynamics_claims({"a": ([250, 500], [0.01, -0.02]), "b": ([250, 500], [0.02, 0.0])}, "c")
+    assert (
+        ahead["verdict"] == "reproduced"
+        and ahead["measured"].startswith("2 of 2 PECL runs ahead")
+        and "iteration 250" in ahead["measured"]
+    )
+    (mixed,) = dynamics_claims({"a": ([250], [0.01]), "b": ([250], [-0.01])}, "c")
+    assert mixed["verdict"] == "inconclusive"
+    assert dynamics_claims({}, "c")[0]["verdict"] == "not testable here"
+    plates = np.linspace(0.3, 0.5, 40)
+    per_plate = {
+        "MSE": pd.DataFrame({"blur": plates, "noise": plates * 10}),
+        "PECL (Man)": pd.DataFrame({"blur": plates + 0.05, "noise": plates * 10 - 1}),
+    }
+    (sharp,) = qualitative_claims(per_plate, "c")
+    assert sharp["verdict"] == "not reproduced" and "grey levels" in sharp["measured"]  # blurrier, though less noisy
+    assert qualitative_claims({}, "c")[0]["verdict"] == "not testable here"
+    budget = pd.DataFrame(
+        {
+            "loss": ["PECL", "PECL", "MSE"],
+            "iterations": [1000, 8000, 1000],
+            "diff_psnr_y": [-1.6, -2.0, np.nan],
+            "diff_ci_low": [-1.79, -2.16, np.nan],
+            "diff_ci_high": [-1.43, -1.81, np.nan],
+        }
+    )
+    (gap,) = budget_claims(budget, "c")
+    assert (
+        gap["verdict"] == "not reproduced"
+        and "at 1,000 iterations" in gap["measured"]
+        and "at 8,000" in gap["measured"]
+    )
+    assert budget_claims(budget.iloc[:1], "c")[0]["verdict"] == "not testable here"
+
+
+def test_the_intro_gathers_the_built_chapters_claims_in_book_order(tmp_path):
+    from lpsr.study.findings import claim, findings_section, record_claims
+
+    assert findings_section(tmp_path, ["notebooks/03_comparison"], {}) == ""
+    record_claims(tmp_path, "notebooks/09_budget", [claim("late", "m9", "inconclusive", "notebooks/09_budget")])
+    record_claims(tmp_path, "notebooks/03_comparison", [claim("early", "m3", "reproduced", "notebooks/03_comparison")])
+    record_claims(tmp_path, "notebooks/04_ablation", [claim("not built", "m4", "reproduced", "notebooks/04_ablation")])
+    section = findings_section(
+        tmp_path, ["notebooks/03_comparison", "notebooks/09_budget"], {"notebooks/03_comparison": "4. Table 1"}
+    )
+    rows = [line for line in section.splitlines() if line.startswith("| early") or line.startswith("| late")]
+    assert rows[0] == "| early | m3 | **reproduced** | {doc}`4. Table 1 <../notebooks/03_comparison>` |"
+    assert rows[1].startswith("| late |") and "not built" not in section and section.startswith("## Findings")

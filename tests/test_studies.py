@@ -169,3 +169,50 @@ def test_method_grid_has_a_row_per_method_a_column_per_plate_and_fits_the_page()
     positions = [ax.get_position() for ax in fig.axes]
     assert len({round(p.x0, 4) for p in positions}) == 3 and len({round(p.y0, 4) for p in positions}) == 4
     plt.close(fig)
+
+
+def test_the_block_diagrams_are_drawn_from_the_modules():
+    from lpsr.losses.encoder import PlateEncoder
+    from lpsr.losses.pecl import PECLLoss
+    from lpsr.models import build_model, count_parameters
+    from lpsr.study.diagrams import cited_equations, describe, network_diagram, pecl_diagram
+
+    model = build_model("lpsr", 8)
+    assert cited_equations(model) == {
+        "head": "eq. 5",
+        "blocks": "eq. 6-7",
+        "attention": "eq. 8-11",
+        "upsample": "eq. 12",
+        "tail": "eq. 13",
+    }
+    assert describe(model.upsample) == "3 × (ConvTranspose2d 64→64, 4×4, stride 2, ReLU)"
+    assert describe(model.blocks).startswith("8 × ResidualDenseBlock: dense 3x3 convolutions")
+    texts = [t.get_text() for t in network_diagram(model).axes[0].texts]
+    assert "blocks  (eq. 6-7)" in texts and "1,792 parameters · out 64 × 8 × 8" in texts  # the head, on an 8×8 patch
+    assert f"3 × 64 × 64 ({count_parameters(model):,} parameters in all)" in texts
+    assert model.training  # drawing it left the model as it was
+    loss = PECLLoss(PlateEncoder(64).freeze(), "l2", "paper", 2.0, "fixed", 0.9)
+    texts = " ".join(t.get_text() for t in pecl_diagram(loss).axes[0].texts)
+    assert (
+        "d = 64" in texts and "frozen" in texts and "Euclidean" in texts and "max(m − D, 0)², m = 2 (eq. 17)" in texts
+    )
+    assert "w_pixel / w_contrastive 0.90 / 0.10 at the start" in texts
+    with pytest.raises(ValueError, match="MSE alone"):
+        pecl_diagram(PECLLoss(None))
+
+
+def test_the_explorer_table_lists_every_plate_through_every_model():
+    from lpsr.study.explorer import explorer_table
+
+    scores = {
+        "bicubic": pd.DataFrame(
+            {"plate": ["皖A1", "皖B2"], "psnr_y": [18.123, 19.0], "ocr_text": ["皖A1", None], "exact": [1, 0]}
+        ),
+        "MSE": pd.DataFrame(
+            {"plate": ["皖A1", "皖B2"], "psnr_y": [21.0, 22.456], "ocr_text": ["皖A7", "皖B2"], "exact": [0, 1]}
+        ),
+    }
+    table = explorer_table(scores)
+    assert list(table.index) == ["皖A1", "皖B2"]
+    assert table.loc["皖A1", ("bicubic", "OCR reads")] == "皖A1 ✓" and table.loc["皖B2", ("bicubic", "OCR reads")] == ""
+    assert table.loc["皖B2", ("MSE", "PSNR-Y (dB)")] == "22.46" and table.loc["皖A1", ("MSE", "OCR reads")] == "皖A7"

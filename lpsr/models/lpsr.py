@@ -22,6 +22,8 @@ SCALES = (2, 4, 8)
 
 
 class ResidualDenseBlock(nn.Module):
+    """Dense 3x3 convolutions, scaled by a learnable alpha and added to the input (eq. 6-7)."""
+
     def __init__(
         self, channels: int = 64, growth: int = 32, layers: int = 4, alpha_init: float = 0.2, init_scale: float = 0.1
     ):
@@ -43,6 +45,8 @@ class ResidualDenseBlock(nn.Module):
 
 
 class ChannelAttention(nn.Module):
+    """Squeeze-and-excitation: pooled channel statistics through two linear layers rescale each channel (eq. 8-11)."""
+
     def __init__(self, channels: int = 64, reduction: int = 16):
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)  # eq. 8
@@ -71,10 +75,10 @@ class LPSR(nn.Module):
             raise ValueError(f"LPSR supports scales {SCALES}, not {scale}")
         self.scale = scale
         self.head = nn.Conv2d(3, channels, 3, padding=1)  # eq. 5
-        self.blocks = nn.Sequential(
+        self.blocks = nn.Sequential(  # eq. 6-7
             *(ResidualDenseBlock(channels, growth, 4, alpha_init, init_scale) for _ in range(blocks))
         )
-        self.attention = ChannelAttention(channels, reduction)
+        self.attention = ChannelAttention(channels, reduction)  # eq. 8-11
         self.upsample = nn.Sequential(  # eq. 12: L = log2(s) stages
             *(
                 m

@@ -145,6 +145,7 @@ def build_book(
     given["small_plates"] = str(Path(small_plates).resolve()) if small_plates else None
     if cell_timeout == -1:
         cell_timeout = CELL_TIMEOUT[profile]
+    shutil.rmtree(out / "results" / "findings", ignore_errors=True)  # each chapter run records its own again
     finished = set(runs_dir.glob("*/done.json"))
     seconds, failure = _run_chapters(selected, project, source, given, profile, data, cell_timeout)
     if failure:
@@ -159,6 +160,7 @@ def build_book(
         "trained": trained,
         "cached": len(finished),
     }
+    _findings_into_intro(source, out / "results", list(seconds))
     with open(source / "book" / "intro.md", "a", encoding="utf-8") as intro:
         intro.write(build_note(profile, data, record_build(out, entry)))
     html = _jupyter_book(source, out)
@@ -203,6 +205,22 @@ def _run_chapters(
     return seconds, None
 
 
+def _findings_into_intro(source: Path, results: Path, built: list[str]) -> None:
+    """Open the staged intro with the findings table of the `built` chapters (`findings_section`),
+    each linked as "chapter N", its number in the book (the executed notebooks are in `source`)."""
+    from lpsr.study.findings import findings_section
+
+    files = chapters(source)  # the book numbers its notebook chapters, and only those
+    titles = {c: f"chapter {files.index(c) + 1}" for c in built if c in files}
+    section = findings_section(results, built, titles)
+    intro = source / "book" / "intro.md"
+    text = intro.read_text(encoding="utf-8")
+    marker = "```{tableofcontents}"
+    intro.write_text(
+        text.replace(marker, f"{section}\n{marker}") if marker in text else text + section, encoding="utf-8"
+    )
+
+
 def _jupyter_book(source: Path, out: Path) -> Path:
     """Jupyter Book 1 on the executed sources; the HTML lands in `out/html`."""
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--path-output", str(out)]
@@ -236,9 +254,12 @@ def chapter_failure(error: Exception, notebook: Path, cell_timeout: int | None) 
 
 
 def _drop_chapters(source: Path, dropped: set[str]) -> None:
-    """Remove `dropped` chapters from the staged `_toc.yml`."""
+    """Remove `dropped` chapters from the staged `_toc.yml` (and a part left without chapters)."""
     toc = yaml.safe_load((source / "_toc.yml").read_text(encoding="utf-8"))
-    toc["chapters"] = [e for e in toc["chapters"] if e["file"] not in dropped]
+    for part in toc.get("parts", [toc]):
+        part["chapters"] = [e for e in part.get("chapters", []) if e["file"] not in dropped]
+    if "parts" in toc:
+        toc["parts"] = [part for part in toc["parts"] if part["chapters"]]
     (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
 
 

@@ -19,7 +19,8 @@ import pandas as pd
 from lpsr.config import RunConfig
 from lpsr.metrics import paired_difference
 from lpsr.study.ablation import variant_configs
-from lpsr.study.compare import train_and_score
+from lpsr.study.compare import read_per_plate, train_and_score
+from lpsr.study.figures import PAGE_WIDTH
 from lpsr.study.prose import difference, missing, number
 from lpsr.training.runs import run_summary
 
@@ -69,7 +70,7 @@ def budget_sweep(
         mse, pecl = f"ours-mse-{it}", f"ours-pecl-{it}"
         if frame.loc[[mse, pecl], "run"].isna().any():
             continue
-        per_plate = {name: pd.read_csv(out / name / "per_plate.csv") for name in (mse, pecl)}
+        per_plate = read_per_plate(out, (mse, pecl))
         diff = paired_difference(per_plate[pecl]["psnr_y"].to_numpy(), per_plate[mse]["psnr_y"].to_numpy())
         frame.loc[pecl, ["diff_psnr_y", "diff_ci_low", "diff_ci_high", "diff_wins"]] = [
             diff[k] for k in ("median_diff", "ci_low", "ci_high", "wins")
@@ -114,7 +115,8 @@ def mse_plateau(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> int | Non
 def budget_figure(frame: pd.DataFrame):
     """Test PSNR-Y and OCR exact against patches seen (log axis) for both losses, with the 95%
     interval of the PSNR-Y median as a band, and the paired PECL - MSE difference with its interval."""
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.6))
+    fig, mosaic = plt.subplot_mosaic("AB;CC", figsize=(PAGE_WIDTH, 6.2))
+    axes = [mosaic[k] for k in "ABC"]
     colours = {"MSE": "tab:blue", "PECL": "tab:orange"}
     for loss, group in frame.dropna(subset=["psnr_y_median"]).groupby("loss"):
         group = group.sort_values("patches")

@@ -128,7 +128,7 @@ def compare(
         for name, s in scored.items()
     ]
     table = pd.DataFrame(rows).set_index("method").fillna("–")
-    per_plate = {name: pd.read_csv(out / name / "per_plate.csv") for name, s in scored.items() if s.summary}
+    per_plate = read_per_plate(out, [name for name, s in scored.items() if s.summary])
     reference = per_plate["bicubic"]["psnr_y"].to_numpy()
     for name in per_plate:
         diff = paired_difference(per_plate[name]["psnr_y"].to_numpy(), reference)
@@ -257,6 +257,12 @@ def read_summaries(out: str | Path, table: pd.DataFrame) -> dict[str, dict]:
     """Each evaluated row's summary.json (the numbers behind the formatted table)."""
     files = {name: Path(out) / name / "summary.json" for name in table.index}
     return {name: json.loads(f.read_text(encoding="utf-8")) for name, f in files.items() if f.is_file()}
+
+
+def read_per_plate(out: str | Path, names) -> dict[str, pd.DataFrame]:
+    """Each scored name's per-plate test scores (`out/<name>/per_plate.csv`), for those scored."""
+    files = {name: Path(out) / name / "per_plate.csv" for name in names}
+    return {name: pd.read_csv(f) for name, f in files.items() if f.is_file()}
 
 
 def comparison_findings(table: pd.DataFrame, summaries: dict[str, dict], gan_select: str = "gan") -> dict[str, str]:

@@ -1,11 +1,13 @@
 """An ipywidgets explorer for JupyterLab: pick a test plate and a method, see LR, SR and HR with
-their scores and what PaddleOCR reads. The HTML book shows the static figures beside it."""
+their scores and what PaddleOCR reads. The HTML book shows a static table of every plate
+(`explorer_table`) and the static figures beside it."""
 
 from __future__ import annotations
 
 import io
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from lpsr.evaluation.ocr import normalize_plate_text
 from lpsr.inference import super_resolve
@@ -63,3 +65,19 @@ def plate_explorer(models: dict, plates, reader=None):
     method.observe(show, names="value")
     show()
     return widgets.VBox([plate, method, image, caption])
+
+
+def explorer_table(per_plate: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The explorer's static stand-in: one row per test plate (its text), and for each named model
+    the plate's PSNR-Y and what PaddleOCR reads of its SR plate, marked ✓ when exact
+    (`per_plate`: each model's `per_plate.csv`, as `lpsr.evaluation.evaluate.evaluate` writes it)."""
+    first = next(iter(per_plate.values()))
+    table = pd.DataFrame({"plate": first["plate"].to_numpy()})
+    for name, scores in per_plate.items():
+        table[(name, "PSNR-Y (dB)")] = scores["psnr_y"].map("{:.2f}".format).to_numpy()
+        if "ocr_text" in scores:
+            reads = scores["ocr_text"].fillna("").astype(str)
+            table[(name, "OCR reads")] = [f"{r} ✓" if e else r for r, e in zip(reads, scores["exact"].astype(bool))]
+    table = table.set_index("plate")
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table

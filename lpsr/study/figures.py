@@ -160,9 +160,9 @@ def moving_average(values, window: int) -> np.ndarray:
 def loss_curves(run_dirs: dict[str, str | Path], keys=("distance", "w_pixel", "mse"), smooth: int = 25):
     """Logged loss terms against iterations (trailing mean over `smooth` iterations), one colour
     per run in every panel and one legend for the figure."""
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(PAGE_WIDTH, 2.1 * len(keys) + 0.4), squeeze=False, sharex=True)
     colours = dict(zip(run_dirs, plt.rcParams["axes.prop_cycle"].by_key()["color"] * len(run_dirs)))
-    for ax, key in zip(axes[0], keys):
+    for ax, key in zip(axes[:, 0], keys):
         for name, run_dir in run_dirs.items():
             steps, _ = read_log(run_dir)
             if key not in steps[0]:
@@ -170,14 +170,15 @@ def loss_curves(run_dirs: dict[str, str | Path], keys=("distance", "w_pixel", "m
             ax.plot(
                 [s["iteration"] for s in steps], moving_average([s[key] for s in steps], smooth), color=colours[name]
             )
-        ax.set_title(key)
-        ax.set_xlabel("iteration")
+        ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         if key == "mse":
             ax.set_yscale("log")
+    axes[-1, 0].set_xlabel("iteration")
     handles = [plt.Line2D([], [], color=colours[name]) for name in run_dirs]
-    fig.legend(handles, list(run_dirs), loc="lower center", ncol=min(len(run_dirs), 4), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06 * ((len(run_dirs) + 3) // 4), 1, 1))
+    rows = (len(run_dirs) + 2) // 3
+    fig.legend(handles, list(run_dirs), loc="lower center", ncol=min(len(run_dirs), 3), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.22 * rows / fig.get_figheight(), 1, 1))
     return fig
 
 
@@ -213,14 +214,18 @@ def degradation_figure(images: dict[str, np.ndarray]):
         "blur": "blur (0 sharp, 1 blurred)",
         "compression": "block-edge ratio (1: none)",
     }
-    fig, axes = plt.subplots(len(images), 4, figsize=(13, 1.45 * len(images) + 0.6), squeeze=False)
+    aspect = max(image.shape[0] / image.shape[1] for image in images.values())
+    column = PAGE_WIDTH / 4  # inches: the plate and its three maps side by side across the page
+    fig, axes = plt.subplots(
+        len(images), 4, figsize=(PAGE_WIDTH, (column * aspect + 0.3) * len(images) + 0.9), squeeze=False
+    )
     for r, (name, image) in enumerate(images.items()):
         axes[r, 0].imshow(image)
-        axes[r, 0].set_ylabel(name, fontsize=9)
+        axes[r, 0].set_ylabel(name, fontsize=8)
         for c, kind in enumerate(kinds, start=1):
             shown = axes[r, c].imshow(maps[name][kind], cmap="magma", vmin=limits[kind][0], vmax=limits[kind][1])
             if r == 0:
-                axes[r, c].set_title(units[kind], fontsize=9)
+                axes[r, c].set_title(units[kind], fontsize=8)
             if r == len(images) - 1:
                 fig.colorbar(shown, ax=axes[:, c], orientation="horizontal", fraction=0.05, pad=0.08)
         for ax in axes[r]:
@@ -230,13 +235,18 @@ def degradation_figure(images: dict[str, np.ndarray]):
     return fig
 
 
-def degradation_table(images: dict[str, list[np.ndarray]]) -> pd.DataFrame:
-    """Median over plates of each plate's mean noise, blur and compression (one row per name)."""
-    rows = {}
-    for name, plates in images.items():
-        means = [{k: float(np.nanmean(v)) for k, v in degradation_maps(p).items()} for p in plates]
-        rows[name] = {k: float(np.median([m[k] for m in means])) for k in ("noise", "blur", "compression")}
-    return pd.DataFrame(rows).T
+def plate_degradations(images: dict[str, list[np.ndarray]]) -> dict[str, pd.DataFrame]:
+    """Each plate's mean noise, blur and compression (one row per plate, in order), per name."""
+    return {
+        name: pd.DataFrame([{k: float(np.nanmean(v)) for k, v in degradation_maps(p).items()} for p in plates])
+        for name, plates in images.items()
+    }
+
+
+def degradation_table(per_plate: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Median over plates (`plate_degradations`) of each plate's mean noise, blur and compression
+    (one row per name)."""
+    return pd.DataFrame({name: frame[["noise", "blur", "compression"]].median() for name, frame in per_plate.items()}).T
 
 
 def ablation_figure(frame: pd.DataFrame, keys=("psnr", "psnr_y"), names: dict | None = None):
@@ -249,7 +259,7 @@ def ablation_figure(frame: pd.DataFrame, keys=("psnr", "psnr_y"), names: dict | 
         "ocr_conf": "OCRρ (median confidence)",
         "ocr_exact": "OCR exact match",
     }
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(PAGE_WIDTH, 3.2), squeeze=False)
     pecl, mse = frame[frame["loss"] == "pecl"], frame[frame["loss"] == "mse"]
     for ax, key in zip(axes[0], keys):
         column = f"{key}_median" if f"{key}_median" in frame else key
@@ -382,7 +392,7 @@ def _skipped(summary: dict) -> str:
 def plate_size_figure(splits: dict):
     """Histograms of HR plate width and height per split, normalised so that splits of different
     sizes compare (the LR plate is 8x smaller)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.0))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 2.8))
     sizes = {name: plates.sizes() for name, plates in splits.items()}
     for ax, column, label in zip(axes, (0, 1), ("width", "height")):
         bins = np.histogram_bin_edges(np.concatenate([s[:, column] for s in sizes.values()]), bins=20)
@@ -399,7 +409,7 @@ def frame_figure(root: str | Path, plates, indices: list[int]):
     """Paper Fig. 4: CCPD frames with the plate's four annotated vertices, beside the rectified plate."""
     use_cjk_font()
     fig, axes = plt.subplots(
-        len(indices), 2, figsize=(9, 2.6 * len(indices)), squeeze=False, gridspec_kw={"width_ratios": [1.4, 1]}
+        len(indices), 2, figsize=(PAGE_WIDTH, 2.2 * len(indices)), squeeze=False, gridspec_kw={"width_ratios": [1.4, 1]}
     )
     for row, i in zip(axes, indices):
         frame = read_rgb(Path(root) / plates.files[i])
@@ -420,7 +430,8 @@ def frame_figure(root: str | Path, plates, indices: list[int]):
 def patch_figure(patches, count: int = 6, seed: int = 0):
     """Paper Fig. 5: random training pairs, the 64x64 HR patch above its 8x8 LR patch."""
     lr, hr = patches.batch(count, torch.Generator().manual_seed(seed))
-    fig, axes = plt.subplots(2, count, figsize=(1.6 * count, 3.4), squeeze=False)
+    side = min(1.6, PAGE_WIDTH / count)  # inches per patch
+    fig, axes = plt.subplots(2, count, figsize=(side * count, 2 * side + 0.3), squeeze=False)
     for c in range(count):
         for r, (batch, label) in enumerate(((hr, "HR 64×64"), (lr, "LR 8×8"))):
             axes[r, c].imshow(batch[c].permute(1, 2, 0).numpy(), interpolation="nearest")

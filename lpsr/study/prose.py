@@ -34,6 +34,16 @@ def difference(median, low, high, unit: str = " dB", spec: str = "+.2f") -> str:
     return f"{parts[0]}{unit} [{parts[1]}, {parts[2]}]"
 
 
+def supported(median, low, high, unit: str = " dB") -> str:
+    """`difference` rounded to what its interval supports: one significant digit of the interval's
+    width (0.37 wide: one decimal; 0.04: two; at least 0 and at most 3 decimals)."""
+    if any(missing(v) for v in (median, low, high)):
+        return "not measured"
+    width = abs(float(high) - float(low))
+    decimals = 3 if width <= 0 else min(3, max(0, -math.floor(math.log10(width))))
+    return difference(median, low, high, unit, f"+.{decimals}f")
+
+
 def _decimals(spec: str) -> int:
     return int(spec.rstrip("f%").rsplit(".", 1)[1]) if "." in spec else 0
 
