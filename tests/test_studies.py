@@ -214,5 +214,7 @@ def test_the_explorer_table_lists_every_plate_through_every_model():
     }
     table = explorer_table(scores)
     assert list(table.index) == ["皖A1", "皖B2"]
-    assert table.loc["皖A1", ("bicubic", "OCR reads")] == "皖A1 ✓" and table.loc["皖B2", ("bicubic", "OCR reads")] == ""
+    assert (
+        table.loc["皖A1", ("bicubic", "OCR reads")] == "皖A1 ✓" and table.loc["皖B2", ("bicubic", "OCR reads")] == "–"
+    )
     assert table.loc["皖B2", ("MSE", "PSNR-Y (dB)")] == "22.46" and table.loc["皖A1", ("MSE", "OCR reads")] == "皖A7"

@@ -69,15 +69,17 @@ def plate_explorer(models: dict, plates, reader=None):
 
 def explorer_table(per_plate: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The explorer's static stand-in: one row per test plate (its text), and for each named model
-    the plate's PSNR-Y and what PaddleOCR reads of its SR plate, marked ✓ when exact
-    (`per_plate`: each model's `per_plate.csv`, as `lpsr.evaluation.evaluate.evaluate` writes it)."""
+    the plate's PSNR-Y and what PaddleOCR reads of its SR plate, marked ✓ when exact, "–" when it
+    reads nothing (`per_plate`: each model's `per_plate.csv`, as `lpsr.evaluation.evaluate.evaluate` writes it)."""
     first = next(iter(per_plate.values()))
     table = pd.DataFrame({"plate": first["plate"].to_numpy()})
     for name, scores in per_plate.items():
         table[(name, "PSNR-Y (dB)")] = scores["psnr_y"].map("{:.2f}".format).to_numpy()
         if "ocr_text" in scores:
             reads = scores["ocr_text"].fillna("").astype(str)
-            table[(name, "OCR reads")] = [f"{r} ✓" if e else r for r, e in zip(reads, scores["exact"].astype(bool))]
+            table[(name, "OCR reads")] = [
+                f"{r} ✓" if e else r or "–" for r, e in zip(reads, scores["exact"].astype(bool))
+            ]
     table = table.set_index("plate")
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     return table
