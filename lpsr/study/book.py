@@ -49,6 +49,10 @@ def build_note(profile: str, data: str | None, builds: list[dict]) -> str:
 
     import torch
 
+    from lpsr.precision import native_bf16
+
+    bf16, why = native_bf16("cpu")  # what `train.bf16=auto` resolves to on this machine
+    precision = "with bf16 autocast" if bf16 else "in fp32"
     build = builds[-1]
     rows = "\n".join(f"| {chapter} | {s / 60:.1f} |" for chapter, s in build["seconds"].items())
     cpuinfo = Path("/proc/cpuinfo")
@@ -67,7 +71,8 @@ def build_note(profile: str, data: str | None, builds: list[dict]) -> str:
 
 Profile `{profile}` on {f"`{Path(data).name}`" if data else "synthetic CCPD-format frames"}, built
 {build["date"]} on {cpu} with {os.cpu_count()} logical CPUs, Python
-{platform.python_version()} and torch {torch.__version__}. Minutes per chapter:
+{platform.python_version()} and torch {torch.__version__}. Training and evaluation ran {precision},
+as `train.bf16=auto` resolves it on this machine: {why}. The paper does not say its precision. Minutes per chapter:
 
 | chapter | minutes |
 |---|---|
