@@ -67,7 +67,8 @@ def test_a_stalled_chapter_stops_with_its_cell_named_and_keeps_the_chapters_befo
     (project / "book").mkdir()
     (project / "book" / "intro.md").write_text("# Intro\n", encoding="utf-8")
     (project / "_toc.yml").write_text(
-        "format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/one\n  - file: notebooks/two\n",
+        "format: jb-book\nroot: book/intro\nparts:\n  - caption: Chapters\n    numbered: true\n    chapters:\n"
+        "      - file: notebooks/one\n      - file: notebooks/two\n",  # in parts, as the book's own
         encoding="utf-8",
     )
     _chapter(project / "notebooks" / "one.ipynb", 'profile = "smoke"', "print('chapter one ran')")
