@@ -88,12 +88,30 @@ def gap_trend(frame: pd.DataFrame) -> str:
     pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
     if len(pecl) < 2:
         return "holds"
-    first, last = pecl.iloc[0], pecl.iloc[-1]
-    if last["diff_ci_low"] > first["diff_ci_high"]:
+    return _move(pecl.iloc[0], pecl.iloc[-1])
+
+
+def _move(before, after) -> str:
+    """How the paired difference moves between two budgets' rows: "rises" or "falls" when their
+    95% intervals do not overlap, else "holds"."""
+    if after["diff_ci_low"] > before["diff_ci_high"]:
         return "rises"
-    if last["diff_ci_high"] < first["diff_ci_low"]:
+    if after["diff_ci_high"] < before["diff_ci_low"]:
         return "falls"
     return "holds"
+
+
+def gap_steps(frame: pd.DataFrame) -> str:
+    """The paired difference from each budget to the next, in words ("from 1,000 to 2,000
+    iterations it falls, ..."): where along the budgets it moves and where it holds."""
+    pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
+    steps = [
+        f"from {int(a['iterations']):,} to {int(b['iterations']):,} iterations it {_move(a, b)}"
+        for (_, a), (_, b) in zip(pecl.iterrows(), pecl.iloc[1:].iterrows())
+    ]
+    if not steps:
+        return ""
+    return "Budget by budget, " + ", ".join(steps) + " (it holds where the two intervals overlap)."
 
 
 def mse_plateau(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> int | None:
@@ -183,7 +201,8 @@ def _gap(row) -> str:
 
 def budget_findings(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> dict[str, str]:
     """The chapter's sentences (Markdown) from `budget_sweep`'s rows, keyed for myst-nb's glue:
-    the budgets, the paired gap at the smallest and largest, its trend and MSE's plateau."""
+    the budgets, the paired gap at the smallest and largest, its trend overall and budget by
+    budget, and MSE's plateau."""
     mse = frame[frame["loss"] == "MSE"].dropna(subset=["val_psnr_y"]).sort_values("iterations")
     pecl = frame[frame["loss"] == "PECL"].sort_values("iterations")
     trend = {
@@ -206,6 +225,7 @@ def budget_findings(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> dict[
         "gap_first": _gap(pecl.iloc[0]) if len(pecl) else "not measured",
         "gap_last": _gap(pecl.iloc[-1]) if len(pecl) else "not measured",
         "trend": trend,
+        "steps": gap_steps(frame),
         "mse_range": mse_range,
         "plateau": plateau_text,
     }
