@@ -159,8 +159,11 @@ def budget_figure(frame: pd.DataFrame):
         "test OCR exact (share of plates)",
         "PECL − MSE, paired test PSNR-Y (dB)",
     )
+    budgets = sorted(frame["patches"].unique())
     for ax, title in zip(axes, titles):
         ax.set_xscale("log")
+        ax.set_xticks(budgets, [f"{p / 1000:,.0f}k" if p >= 1000 else f"{p:,}" for p in budgets])
+        ax.minorticks_off()
         ax.set_xlabel("training patches seen")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)

@@ -124,7 +124,7 @@ def training_curves(
 ):
     """Validation PSNR-Y (or `key="val_psnr"`) against iterations for each named run (paper
     Fig. 6 style); `baseline` is bicubic's median on the same validation plates."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.6))
     for name, run_dir in run_dirs.items():
         _, vals = read_log(run_dir)
         ax.plot([v["iteration"] for v in vals], [v[key] for v in vals], marker="o", ms=3, label=name)
@@ -135,7 +135,10 @@ def training_curves(
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"median val {'PSNR-Y' if key == 'val_psnr_y' else 'PSNR'} (dB)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if len(ax.get_lines()) > 4:  # many runs: the legend beside the axes, where it hides no curve
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    else:
+        ax.legend()
     fig.tight_layout()
     return fig
 
