@@ -33,7 +33,8 @@ def test_smoke_book_builds(tmp_path, synthetic_root, smoke_runs, shared_data):
     for chapter in ("03_comparison", "04_ablation", "05_dynamics", "06_qualitative", "09_budget"):
         assert f'href="../notebooks/{chapter}.html"' in findings, chapter
     assert (
-        len(re.findall(r"<strong>(?:reproduced|not reproduced|inconclusive|not testable here)</strong>", findings)) >= 9
+        len(re.findall(r"<strong>(?:reproduced|not reproduced|inconclusive|not testable here)</strong>", findings))
+        >= 10
     )
     assert (tmp_path / "build" / "results" / "table1-smoke" / "table1.csv").is_file()
     ablation = pd.read_csv(tmp_path / "build" / "results" / "ablation-smoke" / "ablation.csv", index_col="name")
