@@ -212,11 +212,6 @@ def degradation_figure(images: dict[str, np.ndarray]):
         k: (np.nanmin([m[k] for m in maps.values()]), np.nanpercentile([m[k] for m in maps.values()], 99))
         for k in kinds
     }
-    units = {
-        "noise": "noise σ (Y levels)",
-        "blur": "blur (0 sharp, 1 blurred)",
-        "compression": "block-edge ratio (1: none)",
-    }
     aspect = max(image.shape[0] / image.shape[1] for image in images.values())
     column = PAGE_WIDTH / 4  # inches: the plate and its three maps side by side across the page
     fig, axes = plt.subplots(
@@ -228,7 +223,7 @@ def degradation_figure(images: dict[str, np.ndarray]):
         for c, kind in enumerate(kinds, start=1):
             shown = axes[r, c].imshow(maps[name][kind], cmap="magma", vmin=limits[kind][0], vmax=limits[kind][1])
             if r == 0:
-                axes[r, c].set_title(units[kind], fontsize=8)
+                axes[r, c].set_title(DEGRADATION_LABELS[kind], fontsize=8)
             if r == len(images) - 1:
                 fig.colorbar(shown, ax=axes[:, c], orientation="horizontal", fraction=0.05, pad=0.08)
         for ax in axes[r]:
@@ -236,6 +231,13 @@ def degradation_figure(images: dict[str, np.ndarray]):
             ax.set_yticks([])
     axes[0, 0].set_title("plate", fontsize=9)
     return fig
+
+
+DEGRADATION_LABELS = {  # the measures of lpsr.study.degradation_maps, as figures and tables name them
+    "noise": "noise σ (Y levels)",
+    "blur": "blur (0 sharp, 1 blurred)",
+    "compression": "block-edge ratio (1: none)",
+}
 
 
 def plate_degradations(images: dict[str, list[np.ndarray]]) -> dict[str, pd.DataFrame]:
