@@ -191,6 +191,9 @@ def test_the_block_diagrams_are_drawn_from_the_modules():
     assert "blocks  (eq. 6-7)" in texts and "1,792 parameters · out 64 × 8 × 8" in texts  # the head, on an 8×8 patch
     assert f"3 × 64 × 64 ({count_parameters(model):,} parameters in all)" in texts
     assert model.training  # drawing it left the model as it was
+    trained = PECLLoss(PlateEncoder(32), "l1", "positive", 2.0, "fixed", 0.9)
+    pecl_diagram(trained)
+    assert trained.encoder.training  # a trainable encoder is left in training mode
     loss = PECLLoss(PlateEncoder(64).freeze(), "l2", "paper", 2.0, "fixed", 0.9)
     texts = " ".join(t.get_text() for t in pecl_diagram(loss).axes[0].texts)
     assert (

@@ -140,8 +140,10 @@ def pecl_diagram(loss: nn.Module, patch: int = 64):
         raise ValueError("pecl_diagram needs a PECL loss with its encoder (this one is MSE alone)")
     dim = getattr(encoder, "dim", None)
     trained = any(p.requires_grad for p in encoder.parameters())
+    training = encoder.training
     with torch.no_grad():
         d_shape = tuple(encoder.eval()(torch.zeros(1, 3, patch, patch)).shape[1:])
+    encoder.train(training)  # as it was: drawing the loss changes nothing in it
     term = {"positive": "D² (pulls SR towards HR)", "paper": f"max(m − D, 0)², m = {loss.margin:g} (eq. 17)"}
     w_pixel, w_contrastive = loss.weights.effective()
     weighting = {
