@@ -19,6 +19,7 @@ import pandas as pd
 
 from lpsr.files import write_atomic
 from lpsr.metrics import paired_difference
+from lpsr.study.budget import gap_trend
 from lpsr.study.prose import missing, number, supported
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_TESTABLE = (
@@ -201,8 +202,9 @@ def _ends(diff: dict) -> tuple[float, float, float]:
 def budget_claims(frame: pd.DataFrame, chapter: str) -> list[dict]:
     """The budget chapter's question, which is this study's and not a claim of the paper: does PECL's
     deficit close with a longer budget? The paired PECL − MSE difference at the smallest and the
-    largest budget (`budget_sweep`'s rows); closing with the intervals apart, reproduced (the
-    deficit is a small-budget effect); widening apart, not reproduced; else inconclusive."""
+    largest budget (`budget_sweep`'s rows), and how it moves between them (`gap_trend`): rising
+    with the intervals apart, reproduced (the deficit is a small-budget effect); falling apart, not
+    reproduced; else inconclusive."""
     pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
     text = "PECL's deficit to MSE is a small-budget effect that closes with longer training (this study's question, not the paper's)"
     if len(pecl) < 2:
@@ -213,12 +215,7 @@ def budget_claims(frame: pd.DataFrame, chapter: str) -> list[dict]:
         return f"{supported(row['diff_psnr_y'], row['diff_ci_low'], row['diff_ci_high'], ' dB')} at {int(row['iterations']):,} iterations"
 
     measured = f"PECL − MSE, test PSNR-Y: {at(first)}, {at(last)}"
-    if last["diff_ci_low"] > first["diff_ci_high"]:
-        verdict = REPRODUCED
-    elif last["diff_ci_high"] < first["diff_ci_low"]:
-        verdict = NOT_REPRODUCED
-    else:
-        verdict = INCONCLUSIVE
+    verdict = {"rises": REPRODUCED, "falls": NOT_REPRODUCED, "holds": INCONCLUSIVE}[gap_trend(frame)]
     return [claim(text, measured, verdict, chapter)]
 
 
