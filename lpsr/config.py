@@ -68,13 +68,22 @@ class LossConfig:
     text_plates: int = 1  # text: whole plates per iteration for the position and content terms (each costs ~10 patches)
 
 
+SCHEDULES = ("cosine", "wsd")  # train.schedule
+
+
 @dataclass
 class TrainConfig:
     iterations: int = 3000
     batch_size: int = 32
     lr: float = 1e-4  # Adam, as the paper
-    warmup: int = 0  # linear warm-up iterations before the cosine schedule (paper: none)
-    min_lr: float = 0.0  # cosine annealing floor
+    warmup: int = 0  # linear warm-up iterations before the schedule (paper: none)
+    # after the warm-up: "cosine" annealing over the rest of the run (the paper's), or "wsd"
+    # (warm-up, stable, decay): the lr held, then a linear decay over the last `decay` share of the
+    # iterations; up to its decay a wsd run is the same run whatever its length, so runs of
+    # several lengths branch from one stable phase (lpsr.training.train, lpsr.study.budget)
+    schedule: str = "cosine"
+    decay: float = 0.2  # wsd: the share of the iterations spent decaying
+    min_lr: float = 0.0  # the schedule's floor
     val_every: int = 250  # validate on whole val plates every K iterations (and at the end)
     val_early: bool = True  # also at 10, 20, 50, 100, 200, ... below val_every (for log-axis curves)
     seed: int = 0
@@ -87,6 +96,10 @@ class TrainConfig:
     channels_last: bool = True
     compile: bool = False  # torch.compile the model (eager if compiling fails); on a CPU it does not repay its compile time within a run
     divergence: float = 1e4  # stop when the loss exceeds this multiple of its lowest running mean
+
+    def stable_until(self) -> int:
+        """The iteration at which a wsd schedule starts to decay (after the warm-up)."""
+        return max(self.warmup, self.iterations - round(self.decay * self.iterations))
 
 
 @dataclass
@@ -109,6 +122,9 @@ class RunConfig:
         semantic["train"]["bf16"] = self.resolved_precision()["bf16"]
         if semantic["loss"]["name"] != "esrgan":  # added later: other losses' runs keep their ids
             semantic["loss"].pop("gan_select")
+        if semantic["train"]["schedule"] == "cosine":  # added later: cosine runs keep their ids
+            for key in ("schedule", "decay"):
+                semantic["train"].pop(key)
         text = json.dumps([semantic, data_fingerprint], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
@@ -295,6 +311,8 @@ def _value_rules(config: RunConfig) -> dict[str, tuple]:
         "train.batch_size": at_least(1),
         "train.lr": positive,
         "train.warmup": at_least(0),
+        "train.schedule": one_of(SCHEDULES),
+        "train.decay": ((lambda value: 0 < value <= 1), "in (0, 1]"),
         "train.min_lr": at_least(0),
         "train.val_every": at_least(1),
         "train.seed": seed,

@@ -4,16 +4,26 @@
 import numpy as np
 import pandas as pd
 
-from lpsr.study.budget import BUDGETS, budget_configs, budget_findings, budget_table, gap_trend, mse_plateau
+from lpsr.study.budget import (
+    BUDGETS,
+    budget_configs,
+    budget_findings,
+    budget_table,
+    gap_trend,
+    mse_plateau,
+    schedule_findings,
+)
 from lpsr.study.methods import method_config
 
 
 def _frame(mse_val, gaps, its=(1000, 2000, 4000, 8000)):
     """Budget rows as `budget_sweep` returns them: MSE validation scores, PECL paired gaps (median, low, high)."""
     rows = []
-    for it, val, (d, lo, hi) in zip(its, mse_val, gaps):
+    for k, (it, val, (d, lo, hi)) in enumerate(zip(its, mse_val, gaps)):
         base = {
             "iterations": it,
+            "schedule": "wsd",
+            "trained": it - (round(0.8 * its[k - 1]) if k else 0),  # after the stable phase of the budget below
             "patches": it * 16,
             "psnr_y_median": val,
             "psnr_y_ci_low": val - 0.3,
@@ -35,12 +45,37 @@ def _frame(mse_val, gaps, its=(1000, 2000, 4000, 8000)):
     return pd.DataFrame(rows).set_index("name")
 
 
-def test_budget_runs_at_the_profile_budget_are_table_1s():
-    configs = budget_configs("cpu", None)
-    assert list(configs) == [f"{m}-{it}" for it in BUDGETS["cpu"] for m in ("ours-mse", "ours-pecl")]
-    assert configs["ours-mse-1000"].run_id() == method_config("ours-mse", "cpu").run_id()
-    assert configs["ours-pecl-1000"].run_id() == method_config("ours-pecl", "cpu").run_id()
+def test_budget_runs_share_a_wsd_schedule_and_cosine_runs_are_table_1s():
+    configs = budget_configs("cpu", None, budgets=(4000, 1000, 2000, 8000))
+    assert list(configs) == [f"{m}-{it}" for it in BUDGETS["cpu"] for m in ("ours-mse", "ours-pecl")]  # shortest first
+    assert {c.train.schedule for c in configs.values()} == {"wsd"}
     assert configs["ours-pecl-8000"].train.iterations == 8000 and configs["ours-pecl-8000"].loss.name == "pecl"
+    assert configs["ours-pecl-8000"].train.stable_until() == 6400
+    assert configs["ours-mse-1000"].run_id() != method_config("ours-mse", "cpu").run_id()
+    cosine = budget_configs("cpu", None, schedule="cosine")
+    assert cosine["ours-mse-1000"].run_id() == method_config("ours-mse", "cpu").run_id()
+    assert cosine["ours-pecl-1000"].run_id() == method_config("ours-pecl", "cpu").run_id()
+
+
+def test_schedule_findings_say_whether_the_shared_schedule_selects_the_cosine_score():
+    row = {"iterations": 1000, "val_wsd": 21.30, "val_cosine": 21.24, "test_wsd": 21.5, "test_cosine": 21.49}
+    same = pd.DataFrame(
+        [{"loss": "MSE", **row, "diff": 0.05, "diff_ci_low": -0.02, "diff_ci_high": 0.11, "same": True}]
+    )
+    assert schedule_findings(same) == (
+        "At 1,000 iterations the shared schedule against a separate cosine run (Table 1's): for MSE 21.30 against"
+        " 21.24 dB best validation PSNR-Y, +0.05 dB [-0.02, +0.11] in test PSNR-Y; within 0.15 dB on validation"
+        " and on test, the same score."
+    )
+    apart = same.assign(loss="PECL", diff=-0.4, diff_ci_low=-0.5, diff_ci_high=-0.3, same=False)
+    assert schedule_findings(pd.concat([same, apart])).endswith(
+        "not within 0.15 dB for PECL: the budgets' scores carry that difference."
+    )
+    unchecked = pd.DataFrame()
+    unchecked.attrs["reason"] = "every budget here is a separate cosine run"
+    assert schedule_findings(unchecked) == (
+        "No check of the shared schedule against a cosine run here: every budget here is a separate cosine run."
+    )
 
 
 def test_gap_trend_needs_intervals_that_do_not_overlap():
@@ -78,6 +113,8 @@ def test_findings_and_table_say_what_the_numbers_say():
     )
     found = budget_findings(frame)
     assert found["budgets"] == "1,000, 2,000, 4,000, 8,000"
+    assert found["trained"] == "9,400 iterations trained per loss for all the budgets, against 15,000 as separate runs"
+    assert found["schedule"].startswith("the budgets share one schedule")
     assert (
         found["gap_first"] == "-1.20 dB [-1.40, -1.00] at 1,000 iterations"
         and "at 8,000 iterations" in found["gap_last"]

@@ -81,6 +81,35 @@ def test_training_is_deterministic_and_resumes(tmp_path, synthetic_root, monkeyp
     assert [s["iteration"] for s in read_log(resumed)[0]] == list(range(1, 7))
 
 
+def test_a_wsd_run_branches_from_a_shorter_runs_stable_phase(tmp_path, synthetic_root):
+    """A 16-iteration wsd run started from the stable phase of an 8-iteration one (its decay starts
+    at 6) ends with the weights, losses and validations of the 16-iteration run trained straight; a
+    shorter run with another lr is not taken for a branch."""
+    settings = ["train.schedule=wsd", "train.val_every=4", "train.lr=1e-3"]
+    runs = tmp_path / "branched"
+    short = train(load_config("smoke", overrides=[*settings, "train.iterations=8"]), runs, progress=False)
+    other = train(
+        load_config("smoke", overrides=[*settings, "train.iterations=8", "train.lr=2e-3"]), runs, progress=False
+    )
+    assert load_checkpoint(short / "stable.pt")["iteration"] == 6
+    config = load_config("smoke", overrides=[*settings, "train.iterations=16"])
+    branched = train(config, runs, progress=False, branch_from=[other, short])
+    straight = train(config, tmp_path / "straight", progress=False)
+    summary = run_summary(branched)
+    assert summary["branched_from"] == {"source": short.name, "iteration": 6} and summary["resumed_from"] == 6
+    assert summary["best"] == run_summary(straight)["best"]
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(branched / "last.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    (steps_a, vals_a), (steps_b, vals_b) = read_log(straight), read_log(branched)
+    assert [(s["iteration"], s["loss"], s["lr"]) for s in steps_a] == [
+        (s["iteration"], s["loss"], s["lr"]) for s in steps_b
+    ]
+    assert vals_a == vals_b and [v["iteration"] for v in vals_b] == [4, 8, 12, 16]
+    lrs = [s["lr"] for s in steps_a]  # wsd: the lr held for the 13 iterations before the decay, then falling
+    assert lrs[:14] == [1e-3] * 14 and all(x > y for x, y in zip(lrs[13:], lrs[14:]))
+
+
 def test_non_finite_loss_stops_with_a_message(tmp_path, synthetic_root, monkeypatch):
     import lpsr.losses.pecl as losses_module
 

@@ -52,21 +52,22 @@ def train_and_score(
     """Train each named configuration (or find its finished run), then score its validation-selected
     checkpoint once on the test plates into `out/<name>/`. A parameterless model (bicubic) is
     scored as it is; a run that diverges, or needs a file that is not there (ImageNet weights),
-    is reported, not raised."""
+    is reported, not raised. A wsd run starts from the stable phase of a shorter one trained
+    before it here (`lpsr.training.train`)."""
     test = test_plates(next(iter(configs.values())), progress)
     reader = None
     if ocr:
         from lpsr.evaluation.ocr import PlateReader
 
         reader = PlateReader()
-    scored = {}
+    scored, trained = {}, []
     for name, config in configs.items():
         run = None
         if config.model.name == "bicubic":
             model = load_model("bicubic", config.model.scale)[0]
         else:
             try:
-                run = train(config, runs_dir, progress=progress)
+                run = train(config, runs_dir, progress=progress, branch_from=trained)  # wsd runs branch
             except (
                 TrainingError,
                 CheckpointError,
@@ -76,6 +77,7 @@ def train_and_score(
                     print(f"{name}: {error}")
                 scored[name] = Scored(config, error=str(error).split(";")[0])
                 continue
+            trained.append(run)
             model = load_model(run, config.model.scale)[0]
         key = run.name if run else config.model.name
         summary = _cached_summary(Path(out) / name, key, test, ocr, "bf16" if inference_bf16("auto", "cpu") else "fp32")

@@ -9,10 +9,15 @@ once), and writes into `runs/<model>-<run id>/`:
     log.jsonl       one line per iteration and per validation
     last.pt         everything needed to resume     best.pt     the selected weights
     previous.pt     the checkpoint before last.pt (while the run is unfinished)
+    stable.pt       a wsd run's checkpoint where its decay begins, with the best weights so far
+    branch.json     for a run that started from another's stable.pt: which, and at what iteration
     done.json       the final summary (its presence means the run is complete)
 
 The run id hashes the configuration and the data, so asking for a run that exists returns
-it without training again, and an interrupted run resumes where its last checkpoint was.
+it without training again, and an interrupted run resumes where its last checkpoint was. A
+new run with the wsd schedule starts from the `stable.pt` of a run in `branch_from` that differs
+from it only in its length (same configuration, same data: checked through the run id): up to
+that run's decay the two are the same run, so the shorter run's stable phase is not trained twice.
 Every file is written atomically (`write_atomic`: fsynced, then renamed), so a crash, a full disk
 or a power cut leaves the previous version whole; a resumed run falls back to previous.pt when
 last.pt is missing or unreadable, and drops a log line torn by a crash. SIGINT/SIGTERM write a
@@ -42,7 +47,7 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from lpsr.config import RunConfig, plate_source, validate_config
+from lpsr.config import RunConfig, TrainConfig, plate_source, validate_config
 from lpsr.data.patches import PlatePatches
 from lpsr.data.plates import PlateSet, load_plates
 from lpsr.files import CheckpointError, checkpoint_bytes, load_checkpoint, write_atomic
@@ -52,7 +57,9 @@ from lpsr.metrics import psnr_rgb, psnr_y
 from lpsr.models import build_model, count_parameters
 from lpsr.precision import CompiledOrEager
 from lpsr.seeding import seed_everything
-from lpsr.training.runs import environment, run_dir_for, truncate_log
+from lpsr.training.runs import environment, run_config, run_dir_for, truncate_log
+
+STABLE = "stable.pt"  # a wsd run's state where its decay begins
 
 
 class TrainingError(RuntimeError):
@@ -95,11 +102,17 @@ def parameters_checksum(module: torch.nn.Module) -> float:
     return float(sum(p.detach().double().sum() * (i + 1) for i, p in enumerate(module.parameters())))
 
 
-def lr_factor(iteration: int, total: int, warmup: int, floor: float) -> float:
-    """Linear warm-up, then cosine annealing from 1 to `floor` (a fraction of the base lr)."""
-    if iteration < warmup:
-        return (iteration + 1) / warmup
-    progress = (iteration - warmup) / max(1, total - warmup)
+def lr_factor(iteration: int, train: TrainConfig) -> float:
+    """The schedule's factor of the base lr: a linear warm-up, then cosine annealing from 1 to the
+    floor (min_lr as a fraction of lr) over the rest of the run, or (wsd) 1 until
+    `train.stable_until()` and a linear decay to the floor over the run's last `decay` share."""
+    floor, total = train.min_lr / train.lr, train.iterations
+    if iteration < train.warmup:
+        return (iteration + 1) / train.warmup
+    if train.schedule == "wsd":
+        start = train.stable_until()
+        return 1 - (1 - floor) * max(0, iteration - start) / max(1, total - start)
+    progress = (iteration - train.warmup) / max(1, total - train.warmup)
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
@@ -189,15 +202,23 @@ class Run:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     generator: torch.Generator
+    fingerprint: str  # the data's, as the run id hashes it
 
     @property
     def main(self) -> bool:
         return self.rank == 0
 
 
-def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = True, retrain: bool = False) -> Path:
+def train(
+    config: RunConfig,
+    runs_dir: str | Path = "runs",
+    progress: bool = True,
+    retrain: bool = False,
+    branch_from: list[str | Path] = (),
+) -> Path:
     """Train (or resume, or return the finished run) and return the run folder; a signal stops
-    it with `TrainingStopped` once its checkpoint is written."""
+    it with `TrainingStopped` once its checkpoint is written. A new wsd run starts from the
+    latest stable phase among the runs `branch_from` that are this run but shorter."""
     # set-up: data, loss and run folder (a finished run is returned as it is), then the model
     validate_config(config)
     seed_everything(config.train.seed)
@@ -205,11 +226,14 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
     run = _set_up(config, runs_dir, progress, retrain)
     if isinstance(run, Path):
         return run
-    # resume from the newest whole checkpoint, if any
+    # resume from the newest whole checkpoint, if any (a new wsd run: from a shorter run's stable phase)
+    if not retrain:
+        _branch(run, branch_from)
     state = TrainState() if retrain else _resume(run)
     _record_start(run, state)
     total = config.train.iterations
     validations = validation_points(total, config.train.val_every, config.train.val_early)
+    stable = config.train.stable_until() if config.train.schedule == "wsd" else None
     log = open(run.run_dir / "log.jsonl", "a", encoding="utf-8") if run.main else open(os.devnull, "w")
     quiet, name = not (progress and run.main), run.run_dir.name
     bar = tqdm(range(state.iteration, total), initial=state.iteration, total=total, desc=name, disable=quiet, unit="it")
@@ -235,6 +259,9 @@ def train(config: RunConfig, runs_dir: str | Path = "runs", progress: bool = Tru
             if done % config.train.val_every == 0 or done == total or state.stop is not None:
                 log.flush()
                 _checkpoint(run, state)
+            if done == stable and done < total:  # where longer wsd runs branch off
+                log.flush()
+                _checkpoint(run, state, STABLE)
             if state.stop is not None:
                 raise TrainingStopped(state.stop, done, run.run_dir)
     # finish: done.json says the run is complete
@@ -294,12 +321,13 @@ def _set_up(config: RunConfig, runs_dir: str | Path, progress: bool, retrain: bo
         optimizer,
         scheduler,
         generator,
+        fingerprint,
     )
 
 
 def _lr_factor(config: RunConfig, loss_fn: TrainingLoss, iteration: int) -> float:
     """The schedule's factor of the base lr, under the loss's cap (ESRGAN's GAN phase trains at its own lr)."""
-    factor = lr_factor(iteration, config.train.iterations, config.train.warmup, config.train.min_lr / config.train.lr)
+    factor = lr_factor(iteration, config.train)
     cap = loss_fn.lr_cap(iteration)
     return factor if cap is None else min(factor, cap / config.train.lr)
 
@@ -428,8 +456,9 @@ def _agree_on_stop(run: Run, state: TrainState) -> None:
         state.stop = int(flag.item()) or None
 
 
-def _checkpoint(run: Run, state: TrainState) -> None:
-    """last.pt: everything a resumed run needs; the one before stays as previous.pt should the write fail."""
+def _checkpoint(run: Run, state: TrainState, name: str = "last.pt") -> None:
+    """last.pt: everything a resumed run needs; the one before stays as previous.pt should the write
+    fail. STABLE: the same, with the best weights so far, for runs that branch off here."""
     generators = [run.generator.get_state()]
     if run.world > 1:
         generators = [None] * run.world
@@ -453,10 +482,60 @@ def _checkpoint(run: Run, state: TrainState) -> None:
         "loss_floor": state.loss_floor,
         "model_config": asdict(run.config.model),
     }
+    if name == STABLE:
+        best = run.run_dir / "best.pt"
+        saved["best_model"] = load_checkpoint(best, run.device)["model"] if best.is_file() else None
+        write_atomic({run.run_dir / STABLE: checkpoint_bytes(saved)})
+        return
     data, last = checkpoint_bytes(saved), run.run_dir / "last.pt"
     if last.is_file():
         os.replace(last, run.run_dir / "previous.pt")
     write_atomic({last: data})
+
+
+def _branch(run: Run, sources: list[str | Path]) -> None:
+    """Start a new wsd run from the latest stable phase among `sources` that is this run's: last.pt
+    and best.pt from its stable.pt, its log (cut there when the run starts), and branch.json.
+    Nothing happens for a cosine run, a run already started, or under several processes."""
+    if run.config.train.schedule != "wsd" or run.world > 1:
+        return
+    if any((run.run_dir / name).exists() for name in ("last.pt", "previous.pt")):
+        return
+    points = [(_branch_point(run, Path(source)), Path(source)) for source in sources]
+    points = [(point, source) for point, source in points if point is not None]
+    if not points:
+        return
+    point, source = max(points, key=lambda found: found[0])
+    saved = load_checkpoint(source / STABLE, run.device)
+    files = {run.run_dir / "last.pt": checkpoint_bytes({k: v for k, v in saved.items() if k != "best_model"})}
+    if saved["best_model"] is not None:
+        best = {"model": saved["best_model"], "model_config": saved["model_config"], **saved["best"]}
+        files[run.run_dir / "best.pt"] = checkpoint_bytes(best)
+    files[run.run_dir / "log.jsonl"] = (source / "log.jsonl").read_bytes()
+    files[run.run_dir / "branch.json"] = json.dumps({"source": source.name, "iteration": point}).encode("utf-8")
+    write_atomic(files)
+    print(f"{run.run_dir.name} starts from the stable phase of {source.name} at iteration {point}")
+
+
+def _branch_point(run: Run, source: Path) -> int | None:
+    """Where `source`'s stable phase ends, when `source` is this run but shorter: the same
+    configuration and data but for train.iterations (its run id says so), the same validations up
+    to there, and a loss whose behaviour does not depend on the run's length (ESRGAN's GAN phase
+    does); else None."""
+    try:
+        iterations = run_config(source).train.iterations
+    except (OSError, ValueError, KeyError):
+        return None
+    shorter = replace(run.config, train=replace(run.config.train, iterations=iterations))
+    point, train = shorter.train.stable_until(), run.config.train
+    if not (source / STABLE).is_file() or run.config.loss.name == "esrgan" or point > train.stable_until():
+        return None
+    if run_dir_for(shorter, source.parent, run.fingerprint).name != source.name:
+        return None
+    early = {v for v in validation_points(iterations, train.val_every, train.val_early) if v <= point}
+    if early != {v for v in validation_points(train.iterations, train.val_every, train.val_early) if v <= point}:
+        return None
+    return point
 
 
 def _finish(run: Run, state: TrainState, train_seconds: float) -> Path:
@@ -473,6 +552,7 @@ def _finish(run: Run, state: TrainState, train_seconds: float) -> Path:
         print(
             f"\n{run.run_dir.name}: {divergence['message']}; the run ends there, its best checkpoint was selected before it"
         )
+    branch = run.run_dir / "branch.json"
     summary = {
         "iterations": end,
         "diverged": divergence,
@@ -481,6 +561,7 @@ def _finish(run: Run, state: TrainState, train_seconds: float) -> Path:
         "best": state.best,
         "train_seconds": train_seconds,
         "resumed_from": start,
+        "branched_from": json.loads(branch.read_text(encoding="utf-8")) if branch.is_file() else None,
         "samples_per_s": run.world * (end - start) * run.config.train.batch_size / train_seconds
         if end > start
         else None,
