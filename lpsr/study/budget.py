@@ -25,7 +25,7 @@ from lpsr.config import RunConfig, load_config
 from lpsr.metrics import paired_difference
 from lpsr.study.ablation import variant_configs
 from lpsr.study.compare import read_per_plate, train_and_score
-from lpsr.study.figures import PAGE_WIDTH
+from lpsr.study.figures import PAGE_WIDTH, training_curves
 from lpsr.study.prose import difference, missing, number
 from lpsr.training.runs import run_summary
 
@@ -250,6 +250,18 @@ def budget_figure(frame: pd.DataFrame):
     axes[0].legend()
     fig.tight_layout()
     return fig
+
+
+def budget_curves(frame: pd.DataFrame, runs_dir: str | Path):
+    """Validation PSNR-Y over training for every finished run of `budget_sweep`, MSE in blues and
+    PECL in oranges, darker for longer budgets."""
+    runs, colours = {}, {}
+    for loss, cmap in (("MSE", plt.cm.Blues), ("PECL", plt.cm.Oranges)):
+        group = frame[(frame["loss"] == loss) & frame["run"].notna()].sort_values("iterations")
+        for shade, row in zip(np.linspace(0.45, 0.95, max(1, len(group))), group.itertuples()):
+            name = f"{loss}, {row.iterations:,} it"
+            runs[name], colours[name] = Path(runs_dir) / row.run, cmap(shade)
+    return training_curves(runs, colours=colours)
 
 
 def budget_table(frame: pd.DataFrame) -> pd.DataFrame:

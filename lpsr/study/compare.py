@@ -80,16 +80,25 @@ def train_and_score(
             trained.append(run)
             model = load_model(run, config.model.scale)[0]
         key = run.name if run else config.model.name
-        summary = _cached_summary(Path(out) / name, key, test, ocr, "bf16" if inference_bf16("auto", "cpu") else "fp32")
-        if summary is None:
-            summary = evaluate(model, test, Path(out) / name, method=name, reader=reader, run=key)
+        summary = evaluate_once(model, test, Path(out) / name, name, key, reader)
         scored[name] = Scored(config, model, run, summary)
     return scored
 
 
+def evaluate_once(model: nn.Module | None, plates, out_dir: Path, method: str, run: str, reader=None) -> dict:
+    """`evaluate` into `out_dir` (model None: the HR plates themselves), or the summary `out_dir`
+    already holds from scoring the same `run` on the same plates at the same inference precision,
+    read by OCR when a reader is given: an unchanged book re-evaluates nothing."""
+    precision = "bf16" if model is not None and inference_bf16("auto", "cpu") else "fp32"
+    summary = _cached_summary(Path(out_dir), run, plates, reader is not None, precision)
+    if summary is None:
+        summary = evaluate(model, plates, out_dir, method=method, reader=reader, run=run)
+    return summary
+
+
 def _cached_summary(folder: Path, run: str, test, ocr: bool, precision: str) -> dict | None:
     """The summary already in `folder` when it scored the same run on the same test plates at the
-    same inference `precision` (with OCR if asked for): an unchanged book re-evaluates nothing."""
+    same inference `precision` (with OCR if asked for)."""
     try:
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -120,14 +120,20 @@ def plate_grid(
 
 
 def training_curves(
-    run_dirs: dict[str, str | Path], baseline: float | None = None, log_x: bool = True, key: str = "val_psnr_y"
+    run_dirs: dict[str, str | Path],
+    baseline: float | None = None,
+    log_x: bool = True,
+    key: str = "val_psnr_y",
+    colours: dict[str, str] | None = None,
 ):
     """Validation PSNR-Y (or `key="val_psnr"`) against iterations for each named run (paper
-    Fig. 6 style); `baseline` is bicubic's median on the same validation plates."""
+    Fig. 6 style); `baseline` is bicubic's median on the same validation plates; `colours` a
+    colour per run name (default: matplotlib's cycle)."""
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.6))
     for name, run_dir in run_dirs.items():
         _, vals = read_log(run_dir)
-        ax.plot([v["iteration"] for v in vals], [v[key] for v in vals], marker="o", ms=3, label=name)
+        colour = (colours or {}).get(name)
+        ax.plot([v["iteration"] for v in vals], [v[key] for v in vals], marker="o", ms=3, label=name, color=colour)
     if baseline is not None:
         ax.axhline(baseline, color="grey", ls="--", label="bicubic (val)")
     if log_x:
