@@ -22,7 +22,7 @@ from lpsr.metrics import paired_difference
 from lpsr.study.compare import Scored, train_and_score
 from lpsr.study.figures import ocr_agreement
 from lpsr.study.methods import PECL_HEADLINE, method_config
-from lpsr.study.prose import difference, leaders, missing, names, number
+from lpsr.study.prose import difference, interval, leaders, missing, names, number
 from lpsr.training.runs import diverged_at, run_summary
 
 DIMS = (64, 128, 256, 512)
@@ -121,10 +121,8 @@ def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
     """`embedding_sweep`'s rows as chapter 4 shows them: the loss, distance and d, the validation
     PSNR-Y that selects, the test medians with their 95% intervals, and the OCR scores."""
 
-    def interval(row, key: str) -> str:
-        if missing(row.get(f"{key}_median")):
-            return "–"
-        return f"{row[f'{key}_median']:.2f} [{row[f'{key}_ci_low']:.2f}, {row[f'{key}_ci_high']:.2f}]"
+    def ci(row, key: str) -> str:
+        return interval(*(row.get(f"{key}_{end}") for end in ("median", "ci_low", "ci_high")))
 
     rows = {}
     for name, row in frame.iterrows():
@@ -134,8 +132,8 @@ def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
             "distance": DISTANCE_NAMES.get(row.get("distance"), "–") if pecl else "–",
             "d": f"{int(row['d'])}" if pecl and not missing(row.get("d")) else "–",
             "val PSNR-Y (dB)": number(row.get("val_psnr_y"), absent="–"),
-            "PSNR (dB) [95% CI]": interval(row, "psnr"),
-            "PSNR-Y (dB) [95% CI]": interval(row, "psnr_y"),
+            "PSNR (dB) [95% CI]": ci(row, "psnr"),
+            "PSNR-Y (dB) [95% CI]": ci(row, "psnr_y"),
             "OCRρ": number(row.get("ocr_conf_median"), ".3f", absent="–"),
             "OCR exact": number(row.get("ocr_exact"), ".3f", absent="–"),
         }

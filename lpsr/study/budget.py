@@ -26,7 +26,7 @@ from lpsr.metrics import paired_difference
 from lpsr.study.ablation import variant_configs
 from lpsr.study.compare import read_per_plate, train_and_score
 from lpsr.study.figures import PAGE_WIDTH, training_curves
-from lpsr.study.prose import difference, missing, number
+from lpsr.study.prose import difference, interval, missing
 from lpsr.training.runs import run_summary
 
 # Iterations per profile, doubling: `cpu` from its own 1000 (Table 1) to 8x that; `paper` halves
@@ -267,11 +267,6 @@ def budget_curves(frame: pd.DataFrame, runs_dir: str | Path):
 def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     """`budget_sweep`'s rows for the page: readable headers with units, rounded, "–" where a value
     does not apply (MSE has no difference to itself)."""
-
-    def interval(m, lo, hi, sign=""):
-        return (
-            "–" if pd.isna(m) else f"{number(m, sign + '.2f')} [{number(lo, sign + '.2f')}, {number(hi, sign + '.2f')}]"
-        )
 
     nan = pd.Series(np.nan, index=frame.index)
     table = pd.DataFrame(index=frame.index)

@@ -25,7 +25,7 @@ from lpsr.inference import inference_bf16
 from lpsr.metrics import paired_difference
 from lpsr.models import count_parameters
 from lpsr.study.methods import METHODS, PAPER_TABLE1, TABLE1, method_config
-from lpsr.study.prose import leaders, missing, names, number
+from lpsr.study.prose import interval, leaders, missing, names, number
 from lpsr.training.runs import run_summary
 from lpsr.training.train import TrainingError, train
 
@@ -142,9 +142,12 @@ def compare(
     per_plate = read_per_plate(out, [name for name, s in scored.items() if s.summary])
     reference = per_plate["bicubic"]["psnr_y"].to_numpy()
     for name in per_plate:
+        if name == "bicubic":  # the reference: no difference to itself
+            table.loc[name, "ΔPSNR-Y vs bicubic [95% CI]"] = table.loc[name, "plates better than bicubic"] = "–"
+            continue
         diff = paired_difference(per_plate[name]["psnr_y"].to_numpy(), reference)
-        table.loc[name, "ΔPSNR-Y vs bicubic [95% CI]"] = (
-            f"{diff['median_diff']:+.2f} [{diff['ci_low']:+.2f}, {diff['ci_high']:+.2f}]"
+        table.loc[name, "ΔPSNR-Y vs bicubic [95% CI]"] = interval(
+            diff["median_diff"], diff["ci_low"], diff["ci_high"], "+"
         )
         table.loc[name, "plates better than bicubic"] = f"{diff['wins']:.0%}"
     out.mkdir(parents=True, exist_ok=True)

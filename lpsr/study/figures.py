@@ -17,7 +17,7 @@ from lpsr.inference import super_resolve
 from lpsr.metrics import contrast, psnr_rgb, psnr_y
 from lpsr.study.degradation_maps import degradation_maps
 from lpsr.study.methods import METHODS
-from lpsr.study.prose import missing, names, number
+from lpsr.study.prose import interval_decimals, missing, names, number
 from lpsr.training.runs import read_log
 
 
@@ -31,11 +31,9 @@ def results_table(summaries: list[dict]) -> pd.DataFrame:
             if f"{key}_median" not in s:  # the HR reference row has no image scores
                 row[label] = "–"
                 continue
-            digits = 3 if key == "ssim" else 2
-            row[label] = (
-                f"{s[f'{key}_median']:.{digits}f} ± {s[f'{key}_std']:.{digits}f} "
-                f"[{s[f'{key}_ci_low']:.{digits}f}, {s[f'{key}_ci_high']:.{digits}f}]"
-            )
+            median, std, low, high = (s[f"{key}_{end}"] for end in ("median", "std", "ci_low", "ci_high"))
+            spec = f".{interval_decimals(low, high)}f"  # what the interval supports
+            row[label] = f"{number(median, spec)} ± {number(std, spec)} [{number(low, spec)}, {number(high, spec)}]"
         for key, label in (("ocr_conf_median", "OCRρ"), ("ocr_exact", "OCR exact"), ("ocr_char_acc", "OCR char acc")):
             if key in s:
                 row[label] = f"{s[key]:.3f}"

@@ -35,13 +35,26 @@ def difference(median, low, high, unit: str = " dB", spec: str = "+.2f") -> str:
 
 
 def supported(median, low, high, unit: str = " dB") -> str:
-    """`difference` rounded to what its interval supports: one significant digit of the interval's
-    width (0.37 wide: one decimal; 0.04: two; at least 0 and at most 3 decimals)."""
+    """`difference` rounded to what its interval supports (`interval_decimals`)."""
     if any(missing(v) for v in (median, low, high)):
         return "not measured"
+    return difference(median, low, high, unit, f"+.{interval_decimals(low, high)}f")
+
+
+def interval_decimals(low, high) -> int:
+    """The decimals that keep one significant digit of an interval's width (0.37 wide: one; 0.04:
+    two; 3 wide: none; at most three)."""
     width = abs(float(high) - float(low))
-    decimals = 3 if width <= 0 else min(3, max(0, -math.floor(math.log10(width))))
-    return difference(median, low, high, unit, f"+.{decimals}f")
+    return 3 if width <= 0 else min(3, max(0, -math.floor(math.log10(width))))
+
+
+def interval(median, low, high, sign: str = "", absent: str = "–") -> str:
+    """A median and its 95% interval for a table, rounded to what the interval supports:
+    "21.5 [21.3, 21.9]"; `sign="+"` signs them (differences); `absent` when not measured."""
+    if any(missing(v) for v in (median, low, high)):
+        return absent
+    spec = f"{sign}.{interval_decimals(low, high)}f"
+    return f"{number(median, spec)} [{number(low, spec)}, {number(high, spec)}]"
 
 
 def _decimals(spec: str) -> int:
