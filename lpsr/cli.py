@@ -150,6 +150,7 @@ def cmd_book(args) -> None:
             only=args.chapters,
             small_plates=args.small_plates,
             cell_timeout=args.cell_timeout,
+            rerun=args.rerun,
         )
     except BookError as error:
         print(f"lpsr book: error: {error}", file=sys.stderr)
@@ -255,6 +256,11 @@ def _book_command(sub) -> None:
         type=int,
         default=-1,
         help="stop a chapter whose cell runs longer than this many seconds, as stalled (0: no limit; default: 20 min at smoke, 3 h at cpu, none at paper)",
+    )
+    p.add_argument(
+        "--rerun",
+        action="store_true",
+        help="execute every chapter, even those whose notebook, parameters, code, versions and data are unchanged since they ran",
     )
     p.set_defaults(func=cmd_book)
 

@@ -57,21 +57,49 @@ def _chapter(path: Path, *sources: str) -> None:
     nbformat.write(nb, path)
 
 
-def test_a_stalled_chapter_stops_with_its_cell_named_and_keeps_the_chapters_before_it(tmp_path):
+def _project(tmp_path: Path, names: list[str]) -> Path:
+    """A book project with the book's _config.yml, an intro and the notebook chapters `names`."""
     import shutil
 
-    from lpsr.study.book import PROJECT, BookError
+    from lpsr.study.book import PROJECT
 
     project = tmp_path / "project"
     (project / "notebooks").mkdir(parents=True)
     shutil.copy(PROJECT / "_config.yml", project)
     (project / "book").mkdir()
     (project / "book" / "intro.md").write_text("# Intro\n", encoding="utf-8")
-    (project / "_toc.yml").write_text(
-        "format: jb-book\nroot: book/intro\nparts:\n  - caption: Chapters\n    numbered: true\n    chapters:\n"
-        "      - file: notebooks/one\n      - file: notebooks/two\n",  # in parts, as the book's own
+    files = "".join(f"      - file: notebooks/{name}\n" for name in names)
+    (project / "_toc.yml").write_text(  # in parts, as the book's own
+        f"format: jb-book\nroot: book/intro\nparts:\n  - caption: Chapters\n    numbered: true\n    chapters:\n{files}",
         encoding="utf-8",
     )
+    return project
+
+
+def test_an_unchanged_chapter_is_reused_and_a_changed_one_runs_again(tmp_path):
+    import json
+
+    project, ran = _project(tmp_path, ["one"]), tmp_path / "ran"
+    count = f"from pathlib import Path\nran = Path({str(ran)!r})\nran.write_text(ran.read_text() + 'x' if ran.exists() else 'x')"
+    _chapter(project / "notebooks" / "one.ipynb", 'profile = "smoke"', count)
+    build = dict(runs_dir=tmp_path / "runs", out=tmp_path / "build", project=project)
+    build_book("smoke", **build)
+    build_book("smoke", **build)
+    assert ran.read_text() == "x"  # the second build reused the executed chapter
+    builds = json.loads((tmp_path / "build" / "builds.json").read_text())
+    assert [b["reused"] for b in builds] == [[], ["notebooks/one"]]
+    assert "Reproduce this page" in (tmp_path / "build" / "html" / "notebooks" / "one.html").read_text()
+    _chapter(project / "notebooks" / "one.ipynb", 'profile = "smoke"', count, "print('changed')")
+    build_book("smoke", **build)
+    assert ran.read_text() == "xx"  # a changed notebook runs again
+    build_book("smoke", **build, rerun=True)
+    assert ran.read_text() == "xxx"
+
+
+def test_a_stalled_chapter_stops_with_its_cell_named_and_keeps_the_chapters_before_it(tmp_path):
+    from lpsr.study.book import BookError
+
+    project = _project(tmp_path, ["one", "two"])
     _chapter(project / "notebooks" / "one.ipynb", 'profile = "smoke"', "print('chapter one ran')")
     _chapter(project / "notebooks" / "two.ipynb", 'profile = "smoke"', "x = 1", "import time\ntime.sleep(120)")
     with pytest.raises(

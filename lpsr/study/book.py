@@ -28,6 +28,7 @@ PROJECT = Path(__file__).resolve().parents[2]  # the repository: lpsr/study/book
 # training), so that a loaded machine still finishes while a stall ends well within a CI run.
 # At `paper` scale a cell trains for hours to days, so it is not bounded.
 CELL_TIMEOUT = {"smoke": 1200, "cpu": 3 * 3600, "paper": None}
+VERSIONED = ("torch", "torchvision", "numpy", "paddleocr", "onnxruntime", "rapidocr", "matplotlib", "pandas", "myst-nb")
 
 
 class BookError(RuntimeError):
@@ -54,7 +55,11 @@ def build_note(profile: str, data: str | None, builds: list[dict]) -> str:
     bf16, why = native_bf16("cpu")  # what `train.bf16=auto` resolves to on this machine
     precision = "with bf16 autocast" if bf16 else "in fp32"
     build = builds[-1]
-    rows = "\n".join(f"| {chapter} | {s / 60:.1f} |" for chapter, s in build["seconds"].items())
+    reused = set(build.get("reused", ()))
+    rows = "\n".join(
+        f"| {chapter} | {s / 60:.1f}{' (reused: unchanged since it ran)' if chapter in reused else ''} |"
+        for chapter, s in build["seconds"].items()
+    )
     cpuinfo = Path("/proc/cpuinfo")
     names = (
         [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
@@ -81,7 +86,8 @@ as `train.bf16=auto` resolves it on this machine: {why}. The paper does not say 
 
 This build trained {build["trained"]} runs; {build["cached"]} finished runs were in the run cache
 already. The times include training only for the runs that were not there yet: an unchanged book
-rebuilds without training. Every build into this folder so far (one that found no runs cached
+rebuilds without training, and a chapter none of whose inputs changed (its notebook, parameters,
+the package's code, the versions that matter, the data) is not executed again. Every build into this folder so far (one that found no runs cached
 trained everything from scratch):
 
 | built | profile | chapters | runs trained | runs cached before | minutes |
@@ -107,11 +113,16 @@ def build_book(
     project: Path = PROJECT,
     small_plates: str | None = None,
     cell_timeout: int | None = -1,
+    rerun: bool = False,
 ) -> Path:
     """Execute every chapter (or those named in `only`) at `profile` on `data` (None: synthetic)
     and build HTML; return its folder. `small_plates` is a folder of real plate crops named by
     their text, which the last chapter reads before and after SR. `cell_timeout` (seconds) stops a
     chapter whose cell runs longer (-1: the profile's `CELL_TIMEOUT`; None or 0: no limit).
+
+    A chapter is executed again only when something it depends on changed since it last ran into
+    `out` (`chapter_key`): otherwise its executed notebook, kept in `OUT/executed`, is reused, so
+    an unchanged book rebuilds in the time Sphinx takes. `rerun` executes every chapter.
 
     A chapter that fails or times out raises `BookError` naming the chapter and the cell, after
     the chapters executed before it are built into HTML; the failed chapter's partial notebook
@@ -152,7 +163,9 @@ def build_book(
         cell_timeout = CELL_TIMEOUT[profile]
     shutil.rmtree(out / "results" / "findings", ignore_errors=True)  # each chapter run records its own again
     finished = set(runs_dir.glob("*/done.json"))
-    seconds, failure = _run_chapters(selected, project, source, given, profile, data, cell_timeout)
+    seconds, reused, failure = _run_chapters(
+        selected, project, source, given, profile, data, cell_timeout, out / "executed", rerun
+    )
     if failure:
         _drop_chapters(source, set(selected) - set(seconds))
         if not seconds:
@@ -162,6 +175,7 @@ def build_book(
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "profile": profile,
         "seconds": seconds,
+        "reused": reused,
         "trained": trained,
         "cached": len(finished),
     }
@@ -175,19 +189,35 @@ def build_book(
 
 
 def _run_chapters(
-    selected: list[str], project: Path, source: Path, given: dict, profile: str, data: str | None, cell_timeout
-) -> tuple[dict[str, float], str | None]:
+    selected: list[str],
+    project: Path,
+    source: Path,
+    given: dict,
+    profile: str,
+    data: str | None,
+    cell_timeout,
+    cache: Path,
+    rerun: bool = False,
+) -> tuple[dict[str, float], list[str], str | None]:
     """Execute the chapters in order into `source` with papermill, each given the parameters its
-    `parameters` cell declares: the seconds each took, and why the first that failed stopped (None: none did)."""
+    `parameters` cell declares, or reuse a chapter's executed notebook from `cache` when nothing
+    it depends on has changed (`chapter_key`; `rerun`: never): the seconds each took, the chapters
+    reused, and why the first that failed stopped (None: none did)."""
     import papermill
 
-    seconds = {}
+    seconds, reused, findings = {}, [], Path(given["results_dir"]) / "findings"
     for chapter in selected:
         declared = papermill.inspect_notebook(project / f"{chapter}.ipynb")
         parameters = {k: v for k, v in given.items() if k in declared}
         started = time.perf_counter()
         target = source / f"{chapter}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
+        key, kept = chapter_key(project, chapter, parameters), cache / chapter
+        if not rerun and _reuse(kept, key, target, findings / f"{Path(chapter).name}.json"):
+            seconds[chapter] = time.perf_counter() - started
+            reused.append(chapter)
+            print(f"reusing {chapter} ({profile}): nothing it depends on changed since it ran", flush=True)
+            continue
         print(f"running {chapter} ({profile})", flush=True)
         try:
             papermill.execute_notebook(
@@ -202,12 +232,78 @@ def _run_chapters(
         except Exception as error:  # any failure of a chapter: keep the chapters before it
             return (
                 seconds,
+                reused,
                 f"chapter {chapter} stopped: {chapter_failure(error, target, cell_timeout)} (its partial notebook: {target})",
             )
         seconds[chapter] = time.perf_counter() - started
         _prepare_for_html(target, reproduce_note(chapter, profile, data, seconds[chapter], project))
+        _keep(kept, key, target, findings / f"{Path(chapter).name}.json")
         print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
-    return seconds, None
+    return seconds, reused, None
+
+
+def chapter_key(project: Path, chapter: str, parameters: dict) -> str:
+    """A hash of what a chapter's executed notebook depends on: the notebook, its parameters, the
+    package's code, the installed versions that matter, whether this CPU computes bf16 natively
+    (what `train.bf16=auto` resolves to), and the listing of the data folders it is given. Not
+    the run cache: a finished run is what its configuration says, whoever trained it."""
+    import hashlib
+
+    from lpsr.precision import native_bf16
+
+    digest = hashlib.sha256((project / f"{chapter}.ipynb").read_bytes())
+    digest.update(json.dumps([parameters, installed_versions(), native_bf16("cpu")[0]], sort_keys=True).encode())
+    for path in sorted((project / "lpsr").rglob("*.py")):
+        digest.update(path.relative_to(project).as_posix().encode() + path.read_bytes())
+    for name in ("data_root", "small_plates"):
+        if parameters.get(name):
+            digest.update(json.dumps(_listing(Path(parameters[name]))).encode())
+    return digest.hexdigest()
+
+
+def _listing(folder: Path) -> list:
+    """The names, sizes and modification times of a folder's entries and of its subfolders' entries
+    (a CCPD root's splits and image folders): what changes when data is added, removed or replaced."""
+    if not folder.is_dir():
+        return [str(folder), folder.exists()]
+    entries = []
+    for entry in sorted(folder.iterdir()):
+        stat = entry.stat()
+        entries.append([entry.name, stat.st_size, stat.st_mtime_ns])
+        if entry.is_dir():
+            entries += [
+                [f"{entry.name}/{e.name}", e.stat().st_mtime_ns]
+                for e in sorted(entry.iterdir())
+                if e.is_dir() or e.suffix == ".txt"
+            ]
+    return entries
+
+
+def _keep(kept: Path, key: str, notebook: Path, findings: Path) -> None:
+    """Keep a chapter's executed notebook (and the claims it recorded) under `kept` for `_reuse`."""
+    files = {kept.with_suffix(".ipynb"): notebook.read_bytes(), kept.with_suffix(".key"): key.encode("utf-8")}
+    if findings.is_file():
+        files[kept.with_suffix(".findings.json")] = findings.read_bytes()
+    else:
+        kept.with_suffix(".findings.json").unlink(missing_ok=True)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(files)
+
+
+def _reuse(kept: Path, key: str, notebook: Path, findings: Path) -> bool:
+    """Put a kept chapter in place (its notebook into the book's sources, its claims into the
+    results) when it was executed under the same `key`; False when there is none to reuse."""
+    try:
+        if kept.with_suffix(".key").read_text(encoding="utf-8") != key:
+            return False
+        files = {notebook: kept.with_suffix(".ipynb").read_bytes()}
+    except OSError:
+        return False
+    if kept.with_suffix(".findings.json").is_file():
+        findings.parent.mkdir(parents=True, exist_ok=True)
+        files[findings] = kept.with_suffix(".findings.json").read_bytes()
+    write_atomic(files)
+    return True
 
 
 def _findings_into_intro(source: Path, results: Path, built: list[str]) -> None:
@@ -277,9 +373,8 @@ def build_banner(profile: str, data: str | None) -> str:
     )
 
 
-def reproduce_note(chapter: str, profile: str, data: str | None, seconds: float, project: Path = PROJECT) -> str:
-    """The box that ends a chapter: the commands that rebuild it, its profile and runtime in this
-    build, the code's commit and the versions that matter."""
+def installed_versions() -> dict[str, str]:
+    """The versions of the packages a chapter's numbers depend on."""
     from importlib.metadata import PackageNotFoundError, version
 
     def installed(name: str) -> str:
@@ -288,17 +383,21 @@ def reproduce_note(chapter: str, profile: str, data: str | None, seconds: float,
         except PackageNotFoundError:
             return "not installed"
 
+    return {name: installed(name) for name in VERSIONED}
+
+
+def reproduce_note(chapter: str, profile: str, data: str | None, seconds: float, project: Path = PROJECT) -> str:
+    """The box that ends a chapter: the commands that rebuild it, its profile, when it ran and for
+    how long, the code's commit and the versions that matter."""
     data_arg = f" -p data_root /path/to/{Path(data).name}" if data else ""
     book_data = f" --data /path/to/{Path(data).name}" if data else ""
-    versions = ", ".join(
-        f"{name} {installed(name)}" for name in ("torch", "torchvision", "numpy", "paddleocr", "onnxruntime")
-    )
+    versions = ", ".join(f"{name} {v}" for name, v in installed_versions().items())
     return f"""```{{admonition}} Reproduce this page
 :class: note
 `papermill {chapter}.ipynb out.ipynb -p profile {profile}{data_arg}` runs this chapter alone, or
 `lpsr book --profile {profile}{book_data} --chapters {chapter}` rebuilds it into the book (finished
-runs are reused). Profile `{profile}`; this page took {seconds / 60:.1f} min in this build; code at
-commit `{source_commit(project)}`; {versions}.
+runs are reused). Profile `{profile}`; this page ran {time.strftime("%Y-%m-%d %H:%M")} in {seconds / 60:.1f} min;
+code at commit `{source_commit(project)}`; {versions}.
 ```"""
 
 
