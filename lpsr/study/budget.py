@@ -148,18 +148,22 @@ def schedule_findings(check: pd.DataFrame) -> str:
     if check.empty:
         return f"No check of the shared schedule against a cosine run here: {check.attrs.get('reason', 'no run to compare')}."
     parts = [
-        f"for {row['loss']} {row['val_wsd']:.2f} against {row['val_cosine']:.2f} dB best validation PSNR-Y, "
+        f"{row['loss']} {row['val_wsd']:.2f} against {row['val_cosine']:.2f} dB best validation PSNR-Y and "
         f"{difference(row['diff'], row['diff_ci_low'], row['diff_ci_high'])} in test PSNR-Y"
         for _, row in check.iterrows()
     ]
     agree = check["same"].all()
     verdict = (
-        f"within {SAME_DB} dB on validation and on test, the same score"
+        f"both within {SAME_DB} dB on validation and on test: the shared schedule selects the score a separate run selects"
         if agree
-        else f"not within {SAME_DB} dB for {', '.join(check.loc[~check['same'], 'loss'])}: the budgets' scores carry that difference"
+        else f"{', '.join(check.loc[~check['same'], 'loss'])} not within {SAME_DB} dB: the budgets above carry a "
+        "schedule effect of that size"
     )
     iterations = int(check["iterations"].iloc[0])
-    return f"At {iterations:,} iterations the shared schedule against a separate cosine run (Table 1's): {'; '.join(parts)}; {verdict}."
+    return (
+        f"At {iterations:,} iterations, the shared schedule's run against the separate cosine run (Table 1's; "
+        f"paired test difference wsd − cosine): {'; '.join(parts)}; {verdict}."
+    )
 
 
 def gap_trend(frame: pd.DataFrame) -> str:
