@@ -273,6 +273,8 @@ def test_dynamics_findings_range_the_contrast_and_count_runs_above_mse():
     assert found["above"] == "1 of 3 PECL runs end above MSE on validation PSNR (1 level with it)"
     assert found["validations"] == "10, 20"
     assert found["weights"] == f"0.000 ({POSITIVE}), not logged ({PAPER})"
+    ended = dynamics_findings(contrasts, {POSITIVE: 0.8, PAPER: 0.3}, {POSITIVE: None, PAPER: 230})["weights"]
+    assert ended == f"0.800 ({POSITIVE}), 0.300 ({PAPER}; its loss diverged at iteration 230, where the run ended)"
     level = dynamics_findings({"a": ([10, 1000], [0.0001, -0.0002]), "b": ([10, 1000], [0.0, 0.0])}, {})
     assert level["first"] == "(iteration 10) the contrast is +0.000 for every run"
     assert level["last"] == "(iteration 1,000) it is +0.000 for every run"
@@ -448,8 +450,9 @@ def test_table1_in_the_papers_layout_marks_the_best_and_the_second():
     assert rules["text-decoration: underline;"] == {("1", "2"), ("1", "4"), ("1", "6")}
     assert "19.00 (± 1.00)" in html and "25.13 (± 2.46)" in html  # ours beside the paper's row
     second = training_table(table)
-    assert list(second.columns)[-2:] == ["ΔPSNR-Y vs bicubic (dB) [95% CI]", "plates better than bicubic"]
-    assert second.loc["SRCNN", "training (patches/s)"] == "60.0"
+    assert list(second.data.columns)[-2:] == ["ΔPSNR-Y vs bicubic (dB) [95% CI]", "plates better than bicubic"]
+    assert second.data.set_index("SR method").loc["SRCNN", "training (patches/s)"] == "60.0"
+    assert "SR method" in second.to_html() and ">0<" not in second.to_html()  # the method a column, no index
 
 
 def _paired_frames(a, b, key="psnr_y"):

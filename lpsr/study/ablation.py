@@ -19,7 +19,7 @@ import pandas as pd
 from lpsr.config import RunConfig
 from lpsr.losses.pecl import DISTANCES
 from lpsr.metrics import paired_difference
-from lpsr.study.compare import Scored, train_and_score
+from lpsr.study.compare import Scored, read_per_plate, train_and_score
 from lpsr.study.figures import ocr_agreement
 from lpsr.study.methods import PECL_HEADLINE, method_config
 from lpsr.study.prose import difference, interval, leaders, missing, names, number
@@ -117,9 +117,9 @@ def embedding_sweep(
     return frame
 
 
-def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """`embedding_sweep`'s rows as chapter 4 shows them: the loss, distance and d, the validation
-    PSNR-Y that selects, the test medians with their 95% intervals, and the OCR scores."""
+def ablation_table(frame: pd.DataFrame):
+    """`embedding_sweep`'s rows as chapter 4 shows them (a pandas Styler): the loss, distance and d,
+    the validation PSNR-Y that selects, the test medians with their 95% intervals, and the OCR scores."""
 
     def ci(row, key: str) -> str:
         return interval(*(row.get(f"{key}_{end}") for end in ("median", "ci_low", "ci_high")))
@@ -137,7 +137,7 @@ def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
             "OCRρ": number(row.get("ocr_conf_median"), ".3f", absent="–"),
             "OCR exact": number(row.get("ocr_exact"), ".3f", absent="–"),
         }
-    return pd.DataFrame.from_dict(rows, orient="index")
+    return pd.DataFrame.from_dict(rows, orient="index").style.hide(axis="index")  # loss, distance and d name each row
 
 
 def worked_step_findings(worked: pd.DataFrame) -> dict[str, str]:
@@ -285,7 +285,7 @@ def beyond_findings(
     readings: dict[str, dict],
     per_plate: dict[str, pd.DataFrame],
     encoders: dict[str, Scored],
-    seed_table: pd.DataFrame,
+    by_seed: pd.DataFrame,
     real: pd.DataFrame | None = None,
     confident: float = 0.9,
 ) -> dict[str, str]:
@@ -325,7 +325,7 @@ def beyond_findings(
         "auroc": auroc_text,
         "sure_wrong": sure_wrong,
         "encoders": "; ".join(f"{name}: {_encoder(s)}" for name, s in encoders.items()) or "no encoder was trained",
-        **_seed_findings(seed_table),
+        **_seed_findings(by_seed),
         "real": _real_findings(real),
     }
 
@@ -338,18 +338,55 @@ def _encoder(scored: Scored) -> str:
     return "not trained (its weights file is missing)"
 
 
-def _seed_findings(seed_table: pd.DataFrame) -> dict[str, str]:
+def seed_scores(scored: dict, out: str | Path, seeds) -> pd.DataFrame:
+    """One row per seed from `train_and_score`'s "MSE seed N" and "PECL seed N" (scored into
+    `out`): each loss's median test PSNR-Y, and their paired difference with its 95% interval
+    (`diff`, `diff_ci_low`, `diff_ci_high`)."""
+    rows = []
+    for seed in seeds:
+        mse, pecl = f"MSE seed {seed}", f"PECL seed {seed}"
+        if scored[mse].summary is None or scored[pecl].summary is None:
+            continue
+        scores = read_per_plate(out, (pecl, mse))
+        diff = paired_difference(scores[pecl]["psnr_y"].to_numpy(), scores[mse]["psnr_y"].to_numpy())
+        rows.append(
+            {
+                "seed": seed,
+                "MSE PSNR-Y": scored[mse].summary["psnr_y_median"],
+                "PECL PSNR-Y": scored[pecl].summary["psnr_y_median"],
+                "diff": diff["median_diff"],
+                "diff_ci_low": diff["ci_low"],
+                "diff_ci_high": diff["ci_high"],
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["seed", "MSE PSNR-Y", "PECL PSNR-Y", "diff", "diff_ci_low", "diff_ci_high"]
+    ).set_index("seed")
+
+
+def seed_table(seeds: pd.DataFrame) -> pd.DataFrame:
+    """`seed_scores` for the page: medians in dB, the paired difference with its interval."""
+    table = pd.DataFrame(index=seeds.index)
+    table["MSE, test PSNR-Y (dB)"] = seeds["MSE PSNR-Y"].map("{:.2f}".format)
+    table["PECL, test PSNR-Y (dB)"] = seeds["PECL PSNR-Y"].map("{:.2f}".format)
+    table["PECL − MSE, paired (dB) [95% CI]"] = [
+        interval(*v, sign="+") for v in zip(seeds["diff"], seeds["diff_ci_low"], seeds["diff_ci_high"])
+    ]
+    return table
+
+
+def _seed_findings(by_seed: pd.DataFrame) -> dict[str, str]:
     """Question 4 of chapter 7: the seeds, the spread of each loss's median PSNR-Y over them and the
     range of the paired PECL - MSE difference."""
-    seeds = ", ".join(str(seed) for seed in seed_table.index)
-    if len(seed_table) < 2:
+    seeds = ", ".join(str(seed) for seed in by_seed.index)
+    if len(by_seed) < 2:
         spread = "is measured at a single seed, so its spread over seeds is not measured"
     else:
         spread = (
-            f"varies with a standard deviation of {number(seed_table['MSE PSNR-Y'].std(), unit=' dB')} (MSE) and "
-            f"{number(seed_table['PECL PSNR-Y'].std(), unit=' dB')} (PECL)"
+            f"varies with a standard deviation of {number(by_seed['MSE PSNR-Y'].std(), unit=' dB')} (MSE) and "
+            f"{number(by_seed['PECL PSNR-Y'].std(), unit=' dB')} (PECL)"
         )
-    diffs = seed_table["diff"].dropna()
+    diffs = by_seed["diff"].dropna()
     low, high = number(diffs.min() if len(diffs) else None, "+.2f"), number(diffs.max() if len(diffs) else None, "+.2f")
     if diffs.empty:
         diff = "is not measured"

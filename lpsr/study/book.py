@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -42,10 +43,12 @@ def chapters(project: Path = PROJECT) -> list[str]:
     return [e["file"] for e in entries if (project / f"{e['file']}.ipynb").is_file()]
 
 
-def build_note(profile: str, data: str | None, builds: list[dict]) -> str:
+def build_note(profile: str, data: str | None, builds: list[dict], source: Path | None = None) -> str:
     """The intro's account of the last of `builds` (a folder's build history, `record_build`):
-    where, on what, how long each chapter took, how many runs it trained (the rest it found
-    finished in the run cache), and the earlier builds into the same folder."""
+    where, on what, how long each chapter took when it last ran and when that was (a chapter
+    reused unchanged ran in an earlier build), how many runs it trained (the rest it found
+    finished in the run cache), and the earlier builds into the same folder. Chapters are named by
+    their number and title in the staged book `source`."""
     import platform
 
     import torch
@@ -55,11 +58,13 @@ def build_note(profile: str, data: str | None, builds: list[dict]) -> str:
     bf16, why = native_bf16("cpu")  # what `train.bf16=auto` resolves to on this machine
     precision = "with bf16 autocast" if bf16 else "in fp32"
     build = builds[-1]
-    reused = set(build.get("reused", ()))
+    reused, ran = set(build.get("reused", ())), build.get("ran", {})
     rows = "\n".join(
-        f"| {chapter} | {s / 60:.1f}{' (reused: unchanged since it ran)' if chapter in reused else ''} |"
+        f"| {chapter_title(source, chapter)} | {ran.get(chapter, {}).get('seconds', s) / 60:.1f} | "
+        f"{ran.get(chapter, {}).get('finished', build['date'])}{' (reused since: unchanged)' if chapter in reused else ''} |"
         for chapter, s in build["seconds"].items()
     )
+    total = sum(ran.get(chapter, {}).get("seconds", s) for chapter, s in build["seconds"].items())
     cpuinfo = Path("/proc/cpuinfo")
     names = (
         [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
@@ -79,10 +84,10 @@ Profile `{profile}` on {f"`{Path(data).name}`" if data else "synthetic CCPD-form
 {platform.python_version()} and torch {torch.__version__}. Training and evaluation ran {precision},
 as `train.bf16=auto` resolves it on this machine: {why}. The paper does not say its precision. Minutes per chapter:
 
-| chapter | minutes |
-|---|---|
+| chapter | minutes | ran |
+|---|---|---|
 {rows}
-| **all** | **{sum(build["seconds"].values()) / 60:.1f}** |
+| **all** | **{total / 60:.1f}** | |
 
 This build trained {build["trained"]} runs; {build["cached"]} finished runs were in the run cache
 already. The times include training only for the runs that were not there yet: an unchanged book
@@ -94,6 +99,25 @@ trained everything from scratch):
 |---|---|---|---|---|---|
 {history}
 """
+
+
+def chapter_title(source: Path | None, chapter: str) -> str:
+    """ "3. Table 1: every method under one protocol": a chapter's number in the book staged in
+    `source` and the first heading of its notebook there; the chapter's path when it has none."""
+    notebook = source / f"{chapter}.ipynb" if source else None
+    if notebook is None or not notebook.is_file():
+        return chapter
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    headings = [
+        line[2:].strip()
+        for c in cells
+        if c["cell_type"] == "markdown"
+        for line in "".join(c["source"]).splitlines()
+        if line.startswith("# ")
+    ]
+    files = chapters(source)
+    number = f"{files.index(chapter) + 1}. " if chapter in files else ""
+    return f"{number}{headings[0]}" if headings else chapter
 
 
 def record_build(out: Path, entry: dict) -> list[dict]:
@@ -163,9 +187,8 @@ def build_book(
         cell_timeout = CELL_TIMEOUT[profile]
     shutil.rmtree(out / "results" / "findings", ignore_errors=True)  # each chapter run records its own again
     finished = set(runs_dir.glob("*/done.json"))
-    seconds, reused, failure = _run_chapters(
-        selected, project, source, given, profile, data, cell_timeout, out / "executed", rerun
-    )
+    done = _run_chapters(selected, project, source, given, profile, data, cell_timeout, out / "executed", rerun)
+    seconds, failure = done.seconds, done.failure
     if failure:
         _drop_chapters(source, set(selected) - set(seconds))
         if not seconds:
@@ -175,13 +198,14 @@ def build_book(
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "profile": profile,
         "seconds": seconds,
-        "reused": reused,
+        "reused": done.reused,
+        "ran": done.ran,
         "trained": trained,
         "cached": len(finished),
     }
     _findings_into_intro(source, out / "results", list(seconds))
     with open(source / "book" / "intro.md", "a", encoding="utf-8") as intro:
-        intro.write(build_note(profile, data, record_build(out, entry)))
+        intro.write(build_note(profile, data, record_build(out, entry), source))
     html = _jupyter_book(source, out)
     if failure:
         raise BookError(f"{failure}; the {len(seconds)} chapters before it are built in {html}")
@@ -198,14 +222,13 @@ def _run_chapters(
     cell_timeout,
     cache: Path,
     rerun: bool = False,
-) -> tuple[dict[str, float], list[str], str | None]:
+) -> ChapterRuns:
     """Execute the chapters in order into `source` with papermill, each given the parameters its
     `parameters` cell declares, or reuse a chapter's executed notebook from `cache` when nothing
-    it depends on has changed (`chapter_key`; `rerun`: never): the seconds each took, the chapters
-    reused, and why the first that failed stopped (None: none did)."""
+    it depends on has changed (`chapter_key`; `rerun`: never)."""
     import papermill
 
-    seconds, reused, findings = {}, [], Path(given["results_dir"]) / "findings"
+    done, findings = ChapterRuns(), Path(given["results_dir"]) / "findings"
     for chapter in selected:
         declared = papermill.inspect_notebook(project / f"{chapter}.ipynb")
         parameters = {k: v for k, v in given.items() if k in declared}
@@ -213,9 +236,10 @@ def _run_chapters(
         target = source / f"{chapter}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
         key, kept = chapter_key(project, chapter, parameters), cache / chapter
-        if not rerun and _reuse(kept, key, target, findings / f"{Path(chapter).name}.json"):
-            seconds[chapter] = time.perf_counter() - started
-            reused.append(chapter)
+        ran = None if rerun else _reuse(kept, key, target, findings / f"{Path(chapter).name}.json")
+        if ran is not None:
+            done.seconds[chapter], done.ran[chapter] = time.perf_counter() - started, ran
+            done.reused.append(chapter)
             print(f"reusing {chapter} ({profile}): nothing it depends on changed since it ran", flush=True)
             continue
         print(f"running {chapter} ({profile})", flush=True)
@@ -230,16 +254,26 @@ def _run_chapters(
                 execution_timeout=cell_timeout or None,
             )
         except Exception as error:  # any failure of a chapter: keep the chapters before it
-            return (
-                seconds,
-                reused,
-                f"chapter {chapter} stopped: {chapter_failure(error, target, cell_timeout)} (its partial notebook: {target})",
-            )
-        seconds[chapter] = time.perf_counter() - started
-        _prepare_for_html(target, reproduce_note(chapter, profile, data, seconds[chapter], project))
-        _keep(kept, key, target, findings / f"{Path(chapter).name}.json")
-        print(f"  {chapter}: {seconds[chapter]:.0f} s", flush=True)
-    return seconds, reused, None
+            done.failure = f"chapter {chapter} stopped: {chapter_failure(error, target, cell_timeout)} (its partial notebook: {target})"
+            return done
+        done.seconds[chapter] = time.perf_counter() - started
+        done.ran[chapter] = {"seconds": done.seconds[chapter], "finished": time.strftime("%Y-%m-%d %H:%M")}
+        _prepare_for_html(target, reproduce_note(chapter, profile, data, done.seconds[chapter], project))
+        _keep(kept, key, target, findings / f"{Path(chapter).name}.json", done.ran[chapter])
+        print(f"  {chapter}: {done.seconds[chapter]:.0f} s", flush=True)
+    return done
+
+
+@dataclass
+class ChapterRuns:
+    """What `_run_chapters` did: the seconds each chapter took in this build; when each last
+    executed and for how long (`ran`; a reused chapter's from the build that executed it); the
+    chapters reused; why the first that failed stopped (None: none did)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    ran: dict[str, dict] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
+    failure: str | None = None
 
 
 def chapter_key(project: Path, chapter: str, parameters: dict) -> str:
@@ -279,9 +313,13 @@ def _listing(folder: Path) -> list:
     return entries
 
 
-def _keep(kept: Path, key: str, notebook: Path, findings: Path) -> None:
-    """Keep a chapter's executed notebook (and the claims it recorded) under `kept` for `_reuse`."""
-    files = {kept.with_suffix(".ipynb"): notebook.read_bytes(), kept.with_suffix(".key"): key.encode("utf-8")}
+def _keep(kept: Path, key: str, notebook: Path, findings: Path, ran: dict) -> None:
+    """Keep a chapter's executed notebook (and the claims it recorded) under `kept` for `_reuse`,
+    with its key and when and for how long it ran."""
+    files = {
+        kept.with_suffix(".ipynb"): notebook.read_bytes(),
+        kept.with_suffix(".key"): json.dumps({"key": key, **ran}).encode("utf-8"),
+    }
     if findings.is_file():
         files[kept.with_suffix(".findings.json")] = findings.read_bytes()
     else:
@@ -290,20 +328,22 @@ def _keep(kept: Path, key: str, notebook: Path, findings: Path) -> None:
     write_atomic(files)
 
 
-def _reuse(kept: Path, key: str, notebook: Path, findings: Path) -> bool:
+def _reuse(kept: Path, key: str, notebook: Path, findings: Path) -> dict | None:
     """Put a kept chapter in place (its notebook into the book's sources, its claims into the
-    results) when it was executed under the same `key`; False when there is none to reuse."""
+    results) when it was executed under the same `key`, and say when and for how long it ran;
+    None when there is none to reuse."""
     try:
-        if kept.with_suffix(".key").read_text(encoding="utf-8") != key:
-            return False
+        ran = json.loads(kept.with_suffix(".key").read_text(encoding="utf-8"))
+        if not isinstance(ran, dict) or ran.pop("key", None) != key:
+            return None
         files = {notebook: kept.with_suffix(".ipynb").read_bytes()}
-    except OSError:
-        return False
+    except (OSError, ValueError):
+        return None
     if kept.with_suffix(".findings.json").is_file():
         findings.parent.mkdir(parents=True, exist_ok=True)
         files[findings] = kept.with_suffix(".findings.json").read_bytes()
     write_atomic(files)
-    return True
+    return ran
 
 
 def _findings_into_intro(source: Path, results: Path, built: list[str]) -> None:
@@ -396,7 +436,7 @@ def reproduce_note(chapter: str, profile: str, data: str | None, seconds: float,
 :class: note
 `papermill {chapter}.ipynb out.ipynb -p profile {profile}{data_arg}` runs this chapter alone, or
 `lpsr book --profile {profile}{book_data} --chapters {chapter}` rebuilds it into the book (finished
-runs are reused). Profile `{profile}`; this page ran {time.strftime("%Y-%m-%d %H:%M")} in {seconds / 60:.1f} min;
+runs are reused). Profile `{profile}`; this page ran for {seconds / 60:.1f} min, finishing {time.strftime("%Y-%m-%d %H:%M")};
 code at commit `{source_commit(project)}`; {versions}.
 ```"""
 

@@ -177,7 +177,7 @@ def _row(name: str, scored: Scored) -> dict:
         "#p": f"{n / 1e6:.2f}M" if n >= 1e6 else (f"{n / 1e3:.0f}K" if n else "–"),
         "loss": config.loss.name if run else "–",
         "iterations × batch": (
-            f"{done['iterations']} × {config.train.batch_size}" + (" (diverged)" if done.get("diverged") else "")
+            f"{done['iterations']:,} × {config.train.batch_size}" + (" (diverged)" if done.get("diverged") else "")
         )
         if run
         else "–",
@@ -239,9 +239,9 @@ def table1_layout(table: pd.DataFrame, summaries: dict[str, dict]):
     return frame.style.apply(marks, axis=None).hide(axis="index")
 
 
-def training_table(table: pd.DataFrame) -> pd.DataFrame:
+def training_table(table: pd.DataFrame):
     """Table 1's second half: each row's loss, budget, learning rate, speed and its paired
-    difference against bicubic on the same test plates."""
+    difference against bicubic on the same test plates. A pandas Styler, the method a column."""
     columns = {
         "SR method": "SR method",
         "loss": "loss",
@@ -253,12 +253,17 @@ def training_table(table: pd.DataFrame) -> pd.DataFrame:
         "plates better than bicubic": "plates better than bicubic",
     }
     kept = [c for c in columns if c in table]
-    return table[kept].rename(columns=columns).set_index("SR method")
+    return table[kept].rename(columns=columns).style.hide(axis="index")
 
 
-def method_runs(table: pd.DataFrame, runs_dir: str | Path) -> dict[str, Path]:
-    """The run folder of each trained row of a Table 1 (as `compare` returns it)."""
-    return {name: Path(runs_dir) / run for name, run in table["run"].items() if run != "–"}
+def method_runs(table: pd.DataFrame, runs_dir: str | Path, labelled: bool = False) -> dict[str, Path]:
+    """The run folder of each trained row of a Table 1 (as `compare` returns it), keyed by method
+    name or (`labelled`) by the row's display name."""
+    return {
+        table.loc[name, "SR method"] if labelled else name: Path(runs_dir) / run
+        for name, run in table["run"].items()
+        if run != "–"
+    }
 
 
 def method_models(table: pd.DataFrame, runs_dir: str | Path, scale: int = 8) -> dict:

@@ -340,6 +340,45 @@ def ocr_agreement(per_plate: pd.DataFrame, confident: float = 0.9) -> dict:
     }
 
 
+def ocr_agreement_table(per_plate: dict[str, pd.DataFrame], confident: float = 0.9) -> pd.DataFrame:
+    """`ocr_agreement` of each named per-plate table, for the page: readable headers, the median
+    confidence (OCRρ, as Table 1), shares to three decimals."""
+    rows = {}
+    for name, frame in per_plate.items():
+        found = ocr_agreement(frame, confident)
+        rows[name] = {
+            "plates": f"{found['plates']:,}",
+            "read exactly": f"{found['exact']:.3f}",
+            "OCRρ (median confidence)": f"{frame['ocr_conf'].median():.3f}",
+            f"confidence ≥ {confident} but wrong": f"{found[f'conf>={confident}_but_wrong']:.3f}",
+            f"confidence < {confident} but exact": f"{found[f'conf<{confident}_but_exact']:.3f}",
+            "AUROC (confidence → exact)": number(found["auroc"], ".3f", absent="– (no wrong or no exact read)"),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant")
+
+
+def confident_misreads(per_plate: dict[str, pd.DataFrame], confident: float = 0.9, n: int = 8):
+    """The `n` most confident misreads among the named per-plate tables (a pandas Styler): the
+    variant, the plate's text, what PaddleOCR read, its confidence (at least `confident`), the
+    share of characters read right."""
+    wrong = [
+        frame[(frame["ocr_conf"] >= confident) & (frame["exact"] == 0)].assign(variant=name)
+        for name, frame in per_plate.items()
+    ]
+    rows = pd.concat(wrong) if wrong else pd.DataFrame(columns=["variant", "plate", "ocr_text", "ocr_conf", "char_acc"])
+    rows = rows.sort_values("ocr_conf", ascending=False, kind="stable").head(n)
+    table = pd.DataFrame(
+        {
+            "variant": rows["variant"],
+            "plate": rows["plate"],
+            "read": rows["ocr_text"],
+            "confidence": rows["ocr_conf"].map("{:.3f}".format),
+            "characters right": rows["char_acc"].map("{:.0%}".format),
+        }
+    )
+    return table.style.hide(axis="index")
+
+
 def ocr_reliability_figure(per_plate: dict[str, pd.DataFrame], edges=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)):
     """The share of exact reads in each band of OCR confidence, one line per named per-plate table;
     a well-calibrated reader would follow the diagonal."""
@@ -482,14 +521,23 @@ def pipeline_findings(bicubic: dict, sr: dict, hr: dict) -> dict[str, str]:
 
 
 def dynamics_findings(
-    contrasts: dict[str, tuple[list[int], list[float]]], weights_end: dict[str, float | None]
+    contrasts: dict[str, tuple[list[int], list[float]]],
+    weights_end: dict[str, float | None],
+    diverged: dict[str, int | None] | None = None,
 ) -> dict[str, str]:
     """Chapter 5's sentences (Markdown), keyed for myst-nb's glue, from each PECL run's contrast of
     eq. 20 against MSE (`psnr_contrast`: iterations, values) and the w_pixel each learnable-weight
-    run ends at: the contrast's range at the first and last validation, how many runs end above
-    MSE, the validations, the final weights."""
+    run ends at (`diverged`: the iteration where a run's loss diverged and the run ended): the
+    contrast's range at the first and last validation, how many runs end above MSE, the
+    validations, the final weights."""
     runs = {name: (iterations, values) for name, (iterations, values) in contrasts.items() if len(values)}
-    weights = ", ".join(f"{number(w, '.3f', absent='not logged')} ({name})" for name, w in weights_end.items())
+    ended = {
+        name: f"; its loss diverged at iteration {at:,}, where the run ended" if at else ""
+        for name, at in (diverged or {}).items()
+    }
+    weights = ", ".join(
+        f"{number(w, '.3f', absent='not logged')} ({name}{ended.get(name, '')})" for name, w in weights_end.items()
+    )
     if not runs:
         none = "no PECL run shares a validation with MSE"
         return {

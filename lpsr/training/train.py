@@ -227,9 +227,10 @@ def train(
     if isinstance(run, Path):
         return run
     # resume from the newest whole checkpoint, if any (a new wsd run: from a shorter run's stable phase)
+    says = progress and run.main  # where it resumes from, said at the command line (a chapter keeps quiet)
     if not retrain:
-        _branch(run, branch_from)
-    state = TrainState() if retrain else _resume(run)
+        _branch(run, branch_from, says)
+    state = TrainState() if retrain else _resume(run, says)
     _record_start(run, state)
     total = config.train.iterations
     validations = validation_points(total, config.train.val_every, config.train.val_early)
@@ -332,7 +333,7 @@ def _lr_factor(config: RunConfig, loss_fn: TrainingLoss, iteration: int) -> floa
     return factor if cap is None else min(factor, cap / config.train.lr)
 
 
-def _resume(run: Run) -> TrainState:
+def _resume(run: Run, says: bool = True) -> TrainState:
     """The state of the newest whole checkpoint loaded into the run's objects; a fresh state when there is none."""
     saved = _resume_state(run.run_dir, run.device)
     if saved is None:
@@ -343,7 +344,8 @@ def _resume(run: Run) -> TrainState:
     run.scheduler.load_state_dict(saved["scheduler"])
     run.generator.set_state(saved["generators"][run.rank])
     torch.set_rng_state(saved["torch_rng"])
-    print(f"resuming {run.run_dir.name} at iteration {saved['iteration']}")
+    if says:
+        print(f"resuming {run.run_dir.name} at iteration {saved['iteration']}")
     start = saved["iteration"]
     return TrainState(
         start, saved["best"], saved.get("loss_mean"), saved.get("loss_floor", math.inf), resumed_from=start
@@ -493,7 +495,7 @@ def _checkpoint(run: Run, state: TrainState, name: str = "last.pt") -> None:
     write_atomic({last: data})
 
 
-def _branch(run: Run, sources: list[str | Path]) -> None:
+def _branch(run: Run, sources: list[str | Path], says: bool = True) -> None:
     """Start a new wsd run from the latest stable phase among `sources` that is this run's: last.pt
     and best.pt from its stable.pt, its log (cut there when the run starts), and branch.json.
     Nothing happens for a cosine run, a run already started, or under several processes."""
@@ -514,7 +516,8 @@ def _branch(run: Run, sources: list[str | Path]) -> None:
     files[run.run_dir / "log.jsonl"] = (source / "log.jsonl").read_bytes()
     files[run.run_dir / "branch.json"] = json.dumps({"source": source.name, "iteration": point}).encode("utf-8")
     write_atomic(files)
-    print(f"{run.run_dir.name} starts from the stable phase of {source.name} at iteration {point}")
+    if says:
+        print(f"{run.run_dir.name} starts from the stable phase of {source.name} at iteration {point}")
 
 
 def _branch_point(run: Run, source: Path) -> int | None:
