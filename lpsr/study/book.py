@@ -144,9 +144,8 @@ def build_book(
     their text, which the last chapter reads before and after SR. `cell_timeout` (seconds) stops a
     chapter whose cell runs longer (-1: the profile's `CELL_TIMEOUT`; None or 0: no limit).
 
-    A chapter is executed again only when something it depends on changed since it last ran into
-    `out` (`chapter_key`): otherwise its executed notebook, kept in `OUT/executed`, is reused, so
-    an unchanged book rebuilds in the time Sphinx takes. `rerun` executes every chapter.
+    A chapter whose inputs are unchanged since it last ran into `out` (`chapter_key`) is not
+    executed again: its notebook kept in `OUT/executed` is reused (`rerun`: every chapter runs).
 
     A chapter that fails or times out raises `BookError` naming the chapter and the cell, after
     the chapters executed before it are built into HTML; the failed chapter's partial notebook
@@ -189,10 +188,9 @@ def build_book(
     finished = set(runs_dir.glob("*/done.json"))
     done = _run_chapters(selected, project, source, given, profile, data, cell_timeout, out / "executed", rerun)
     seconds, failure = done.seconds, done.failure
-    if failure:
-        _drop_chapters(source, set(selected) - set(seconds))
-        if not seconds:
-            raise BookError(failure)
+    _drop_chapters(source, set(selected) - set(seconds))  # those after a failed chapter
+    if failure and not seconds:
+        raise BookError(failure)
     trained = len(set(runs_dir.glob("*/done.json")) - finished)
     entry = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -364,6 +362,9 @@ def _findings_into_intro(source: Path, results: Path, built: list[str]) -> None:
 
 def _jupyter_book(source: Path, out: Path) -> Path:
     """Jupyter Book 1 on the executed sources; the HTML lands in `out/html`."""
+    # Sphinx keeps pages of earlier builds in its output: start it empty, so that a chapter left
+    # out of this build leaves no stale page behind (its parsed sources are still reused)
+    shutil.rmtree(out / "_build" / "html", ignore_errors=True)
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--path-output", str(out)]
     if subprocess.run(command, check=False).returncode != 0:
         raise RuntimeError(f"jupyter-book build failed: {' '.join(command)}")
