@@ -412,6 +412,21 @@ def test_performance_findings_range_training_speed_and_price_the_papers_budget()
     assert gone["paper_model"] == "The paper's model is not among the methods measured here."
 
 
+def test_the_performance_table_has_separators_and_no_nan():
+    from lpsr.study.compare import performance_table
+
+    frame = _performance({"Bicubic": None, "Ours (MSE)": 1234.56}).assign(
+        parameters=[0, 2_119_375], **{"test PSNR-Y (dB)": [18.98, 21.491]}
+    )
+    table = performance_table(frame)
+    assert table.loc["Bicubic", "train samples/s (this machine)"] == "–"
+    assert table.loc["Ours (MSE)", "train samples/s (this machine)"] == "1,234.6"
+    assert (
+        table.loc["Ours (MSE)", "parameters"] == "2,119,375" and table.loc["Ours (MSE)", "test PSNR-Y (dB)"] == "21.49"
+    )
+    assert "nan" not in table.to_string().lower()
+
+
 @pytest.mark.parametrize("value", [float("nan"), None])
 def test_missing_values_never_print_as_nan(value):
     found = pipeline_findings(_summary(value, value, value, value), _summary(value, value, value, value), {"n": 1})

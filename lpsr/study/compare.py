@@ -356,6 +356,24 @@ def _cost(trained: pd.DataFrame, short: list[str]) -> str:
     return f": each of their iterations costs {spread} one of ours (MSE) on this machine"
 
 
+def performance_table(performance: pd.DataFrame) -> pd.DataFrame:
+    """Chapter 8's table of cost and speed for the page: counts with thousands separators, speeds
+    to one decimal, "–" where a method has no value (bicubic is not trained)."""
+
+    def formatted(spec: str):
+        return lambda v: "–" if missing(v) else format(v, spec)
+
+    specs = {
+        "parameters": ",.0f",
+        "GFLOP per 8×8→64×64 forward": ".2f",
+        "train samples/s (this machine)": ",.1f",
+        "infer plates/s (this machine)": ",.1f",
+        "test PSNR-Y (dB)": ".2f",
+        "paper budget, PFLOP (model only)": ",.0f",
+    }
+    return pd.DataFrame({column: performance[column].map(formatted(spec)) for column, spec in specs.items()})
+
+
 def performance_findings(performance: pd.DataFrame, paper_iterations: int, paper_batch: int) -> dict[str, str]:
     """Chapter 8's sentences (Markdown), keyed for myst-nb's glue, from its table of cost and speed
     (one row per method, named by its Table 1 label): the slowest and fastest training throughput,
