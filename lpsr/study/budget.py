@@ -9,8 +9,9 @@ paired PECL - MSE difference over the same test plates with its 95% bootstrap in
 By default the runs share one schedule (`train.schedule=wsd`: warm-up, the lr held, a linear
 decay over each run's last fifth; Hägele et al. 2024): each budget's run starts from the stable
 phase of the budget below it and trains only the rest, about 9.4k iterations for budgets of 1k to
-8k instead of 15k. `schedule_check` shows on the profile's own budget that this selects the score
-a separate cosine run (Table 1's) selects; `schedule="cosine"` trains every budget separately.
+8k instead of 15k. `schedule_check` compares, on the profile's own budget, the score this selects
+with the one a separate cosine run (Table 1's) selects; `schedule="cosine"` trains every budget
+separately.
 """
 
 from __future__ import annotations
