@@ -96,6 +96,30 @@ def test_an_unchanged_chapter_is_reused_and_a_changed_one_runs_again(tmp_path):
     assert ran.read_text() == "xxx"
 
 
+def test_a_chapters_key_follows_its_data_folders_split_files_and_frame_folders(tmp_path):
+    import os
+
+    from lpsr.study.book import chapter_key
+
+    project = _project(tmp_path, ["one"])
+    _chapter(project / "notebooks" / "one.ipynb", 'profile = "smoke"', "pass")
+    (project / "lpsr").mkdir()
+    root = tmp_path / "ccpd"
+    (root / "ccpd_base").mkdir(parents=True)
+    (root / "splits").mkdir()
+    (root / "ccpd_base" / "a.jpg").write_bytes(b"a")
+    (root / "splits" / "train.txt").write_text("ccpd_base/a.jpg\n")
+    parameters = {"profile": "smoke", "data_root": str(root)}
+    keys = [chapter_key(project, "notebooks/one", parameters)]
+    assert chapter_key(project, "notebooks/one", parameters) == keys[0]
+    (root / "splits" / "train.txt").write_text("ccpd_base/a.jpg\nccpd_base/b.jpg\n")  # a split edited
+    keys.append(chapter_key(project, "notebooks/one", parameters))
+    (root / "ccpd_base" / "b.jpg").write_bytes(b"b")  # a frame added: its folder's mtime moves
+    os.utime(root / "ccpd_base", ns=(1, 1))
+    keys.append(chapter_key(project, "notebooks/one", parameters))
+    assert len(set(keys)) == 3
+
+
 def test_a_stalled_chapter_stops_with_its_cell_named_and_keeps_the_chapters_before_it(tmp_path):
     from lpsr.study.book import BookError
 

@@ -294,20 +294,16 @@ def chapter_key(project: Path, chapter: str, parameters: dict) -> str:
 
 
 def _listing(folder: Path) -> list:
-    """The names, sizes and modification times of a folder's entries and of its subfolders' entries
-    (a CCPD root's splits and image folders): what changes when data is added, removed or replaced."""
+    """The names, sizes and modification times of a folder's entries and of its split files
+    (`splits/*.txt`): what changes when data is added, removed or replaced. A subfolder counts by
+    its own modification time, which changes when a file is added to it, removed or renamed, so a
+    full CCPD root's 300k frames are never listed."""
     if not folder.is_dir():
         return [str(folder), folder.exists()]
-    entries = []
-    for entry in sorted(folder.iterdir()):
-        stat = entry.stat()
-        entries.append([entry.name, stat.st_size, stat.st_mtime_ns])
-        if entry.is_dir():
-            entries += [
-                [f"{entry.name}/{e.name}", e.stat().st_mtime_ns]
-                for e in sorted(entry.iterdir())
-                if e.is_dir() or e.suffix == ".txt"
-            ]
+    entries = [[entry.name, entry.stat().st_size, entry.stat().st_mtime_ns] for entry in sorted(folder.iterdir())]
+    splits = folder / "splits"
+    if splits.is_dir():
+        entries += [[f"splits/{f.name}", f.stat().st_size, f.stat().st_mtime_ns] for f in sorted(splits.glob("*.txt"))]
     return entries
 
 
