@@ -9,8 +9,8 @@ import pytest
 
 from lpsr.evaluation.evaluate import load_model
 from lpsr.study.ablation import sweep_configs, variant_configs
-from lpsr.study.figures import ablation_figure, ocr_agreement, psnr_contrast
-from lpsr.study.real_plates import labelled_plates, read_before_and_after
+from lpsr.study.figures import ablation_figure, ocr_agreement, psnr_contrast, real_plates_figure, seed_figure
+from lpsr.study.real_plates import labelled_plates, read_before_and_after, real_plate_table
 from lpsr.training.train import validation_points
 
 
@@ -73,6 +73,13 @@ def test_ablation_figure_draws_a_line_per_distance_and_the_mse_band():
     assert len(fig.axes[0].lines) == 3  # two distances and the MSE line
 
 
+def test_seed_figure_draws_each_losss_median_at_each_seed():
+    seeds = pd.DataFrame({"seed": [0, 1, 2], "MSE PSNR-Y": [21.4, 21.2, 21.5], "PECL PSNR-Y": [19.6, 20.0, 19.8]})
+    ax = seed_figure(seeds.set_index("seed")).axes[0]
+    assert [line.get_label() for line in ax.lines] == ["MSE", "PECL"]
+    assert list(ax.lines[1].get_ydata()) == [19.6, 20.0, 19.8] and list(ax.get_xticks()) == [0, 1, 2]
+
+
 class _Reader:
     """A stand-in OCR that 'reads' a plate exactly when it is wider than 100 px."""
 
@@ -88,6 +95,11 @@ def test_real_plates_are_read_as_they_are_and_after_each_model(shared_data, tmp_
     assert list(frame["method"].unique()) == ["as is", "bicubic"] and len(frame) == 6
     bicubic = frame[frame["method"] == "bicubic"]
     assert (bicubic["exact"] == (bicubic["plate"] == "京PL3N67").astype(int)).all()  # x8 plates are 752 px wide
+    table = real_plate_table(frame)
+    assert list(table.index) == ["as is", "bicubic"] and (table["plates"] == 3).all()
+    assert table.loc["bicubic", "read exactly"] == round(bicubic["exact"].mean(), 3)
+    assert table.loc["as is", "OCRρ (median confidence)"] == 0.5
+    assert len(real_plates_figure(table).axes[0].patches) == 4  # two methods × two shares
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
     (tmp_path / "京PL3N67.jpg").write_bytes((folder / "京PL3N67.jpg").read_bytes())
     frame = read_before_and_after(tmp_path, {}, _Reader(), progress=False)

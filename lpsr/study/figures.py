@@ -402,6 +402,31 @@ def ocr_reliability_figure(per_plate: dict[str, pd.DataFrame], edges=(0.0, 0.5, 
     return fig
 
 
+def seed_figure(seeds: pd.DataFrame):
+    """`ablation.seed_scores` as points: each loss's median test PSNR-Y at each seed."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.0))
+    for loss, marker in (("MSE", "o"), ("PECL", "s")):
+        ax.plot(seeds.index, seeds[f"{loss} PSNR-Y"], marker=marker, ls="", ms=7, label=loss)
+    ax.set_xticks(seeds.index)
+    ax.set_xlabel("seed")
+    ax.set_ylabel("median test PSNR-Y (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def real_plates_figure(table: pd.DataFrame):
+    """`real_plates.real_plate_table` as bars: the share read exactly and of characters read right,
+    per method."""
+    ax = table[["read exactly", "characters right"]].plot.bar(figsize=(5.6, 3.0), rot=0)
+    ax.set_ylabel("share of plates / characters")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3, axis="y")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
 def data_summary(splits: dict) -> pd.DataFrame:
     """One row per split (name -> PlateSet): frames, plates cut, what ingestion skipped and why, the
     median HR plate size, the share of green (8-character) plates and the commonest provinces."""
