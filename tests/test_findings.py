@@ -474,6 +474,17 @@ def _paired_frames(a, b, key="psnr_y"):
     return pd.DataFrame({key: a}), pd.DataFrame({key: b})
 
 
+def test_a_page_table_has_one_header_row_with_the_index_name_in_its_corner():
+    from lpsr.study.prose import index_in_corner
+
+    frame = pd.DataFrame({"method": ["bicubic", "MSE"], "plates": [94, 94]}).set_index("method")
+    html = index_in_corner(frame).to_html()
+    assert html.count("<tr") == 3 and "<th>method</th>" in html  # one header row and two rows
+    assert index_in_corner(frame).loc["MSE", "plates"] == 94 and frame.index.name == "method"
+    wide = pd.DataFrame({("MSE", "PSNR-Y"): [1.0]}, index=pd.Index(["皖A1"], name="plate"))
+    assert index_in_corner(wide).to_html().count("<tr") == 3  # two header rows (model, score), one row
+
+
 def test_supported_rounds_to_the_interval_width():
     from lpsr.study.prose import supported
 

@@ -22,7 +22,7 @@ from lpsr.metrics import paired_difference
 from lpsr.study.compare import Scored, read_per_plate, train_and_score
 from lpsr.study.figures import ocr_agreement
 from lpsr.study.methods import PECL_HEADLINE, method_config
-from lpsr.study.prose import difference, interval, leaders, missing, names, number
+from lpsr.study.prose import difference, index_in_corner, interval, leaders, missing, names, number
 from lpsr.training.runs import diverged_at, run_summary
 
 DIMS = (64, 128, 256, 512)
@@ -372,7 +372,7 @@ def seed_table(seeds: pd.DataFrame) -> pd.DataFrame:
     table["PECL − MSE, paired (dB) [95% CI]"] = [
         interval(*v, sign="+") for v in zip(seeds["diff"], seeds["diff_ci_low"], seeds["diff_ci_high"])
     ]
-    return table
+    return index_in_corner(table)
 
 
 def _seed_findings(by_seed: pd.DataFrame) -> dict[str, str]:

@@ -25,7 +25,7 @@ from lpsr.inference import inference_bf16
 from lpsr.metrics import paired_difference
 from lpsr.models import count_parameters
 from lpsr.study.methods import METHODS, PAPER_TABLE1, TABLE1, method_config
-from lpsr.study.prose import interval, leaders, missing, names, number
+from lpsr.study.prose import index_in_corner, interval, leaders, missing, names, number
 from lpsr.training.runs import run_summary
 from lpsr.training.train import TrainingError, train
 
@@ -371,7 +371,9 @@ def performance_table(performance: pd.DataFrame) -> pd.DataFrame:
         "test PSNR-Y (dB)": ".2f",
         "paper budget, PFLOP (model only)": ",.0f",
     }
-    return pd.DataFrame({column: performance[column].map(formatted(spec)) for column, spec in specs.items()})
+    return index_in_corner(
+        pd.DataFrame({column: performance[column].map(formatted(spec)) for column, spec in specs.items()})
+    )
 
 
 def performance_findings(performance: pd.DataFrame, paper_iterations: int, paper_batch: int) -> dict[str, str]:

@@ -13,6 +13,7 @@ from lpsr.evaluation.ocr import normalize_plate_text
 from lpsr.inference import super_resolve
 from lpsr.metrics import calculate_ssim, psnr_rgb, psnr_y
 from lpsr.study.figures import plate_grid
+from lpsr.study.prose import index_in_corner
 
 
 def plate_view(models: dict, plates, index: int, method: str, reader=None, cache: dict | None = None) -> tuple:
@@ -82,4 +83,4 @@ def explorer_table(per_plate: dict[str, pd.DataFrame]) -> pd.DataFrame:
             ]
     table = table.set_index("plate")
     table.columns = pd.MultiIndex.from_tuples(table.columns)
-    return table
+    return index_in_corner(table)

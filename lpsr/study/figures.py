@@ -17,7 +17,7 @@ from lpsr.inference import super_resolve
 from lpsr.metrics import contrast, psnr_rgb, psnr_y
 from lpsr.study.degradation_maps import degradation_maps
 from lpsr.study.methods import METHODS
-from lpsr.study.prose import interval_decimals, missing, names, number
+from lpsr.study.prose import index_in_corner, interval_decimals, missing, names, number
 from lpsr.training.runs import read_log
 
 
@@ -38,7 +38,7 @@ def results_table(summaries: list[dict]) -> pd.DataFrame:
             if key in s:
                 row[label] = f"{s[key]:.3f}"
         rows.append(row)
-    return pd.DataFrame(rows).set_index("method")
+    return index_in_corner(pd.DataFrame(rows).set_index("method"))
 
 
 PAGE_WIDTH = 7.5  # inches: the book's text column (772 px), where a figure's points read at their size
@@ -354,7 +354,7 @@ def ocr_agreement_table(per_plate: dict[str, pd.DataFrame], confident: float = 0
             f"confidence < {confident} but exact": f"{found[f'conf<{confident}_but_exact']:.3f}",
             "AUROC (confidence → exact)": number(found["auroc"], ".3f", absent="– (no wrong or no exact read)"),
         }
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant")
+    return index_in_corner(pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant"))
 
 
 def confident_misreads(per_plate: dict[str, pd.DataFrame], confident: float = 0.9, n: int = 8):

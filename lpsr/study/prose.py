@@ -75,3 +75,11 @@ def leaders(values: dict, spec: str = ".2f", highest: bool = True) -> list:
         return []
     top = (max if highest else min)(measured.values())
     return [name for name, value in measured.items() if number(value, spec) == number(top, spec)]
+
+
+def index_in_corner(frame):
+    """`frame` (a pandas DataFrame) with its index's name moved into the header's corner cell, so a
+    page shows one header row, not a second row holding only that name."""
+    out = frame.rename_axis(index=None)
+    out.columns = out.columns.set_names([None] * (out.columns.nlevels - 1) + [frame.index.name])
+    return out
