@@ -124,11 +124,14 @@ def test_findings_and_table_say_what_the_numbers_say():
     )
     assert "PECL gains on MSE" in found["trend"] and "has not stopped gaining" in found["plateau"]
     assert found["steps"] == (
-        "Budget by budget, from 1,000 to 2,000 iterations it holds, from 2,000 to 4,000 iterations it holds,"
-        " from 4,000 to 8,000 iterations it holds (it holds where the two intervals overlap)."
+        "Budget by budget, from 1,000 to 2,000 iterations the difference holds, from 2,000 to 4,000 iterations"
+        " the difference holds, from 4,000 to 8,000 iterations the difference holds (it holds where the two"
+        " intervals overlap)."
     )  # -0.5 is the end of both intervals at 4,000 and 8,000: they touch, so it holds
     falls = _frame([21, 22], [(-0.3, -0.5, -0.1), (-1, -1.2, -0.8)], its=(1000, 2000))
-    assert budget_findings(falls)["steps"].startswith("Budget by budget, from 1,000 to 2,000 iterations it falls")
+    assert budget_findings(falls)["steps"].startswith(
+        "Budget by budget, from 1,000 to 2,000 iterations PECL falls further behind"
+    )
     assert found["mse_range"] == "21.23 dB at 1,000 iterations to 24.51 dB at 8,000"
     frame.loc["ours-pecl-8000", ["diff_psnr_y", "diff_ci_low", "diff_ci_high"]] = np.nan  # a run that did not finish
     assert "not measured" in budget_findings(frame)["gap_last"]

@@ -192,10 +192,11 @@ def _move(before, after) -> str:
 
 def gap_steps(frame: pd.DataFrame) -> str:
     """The paired difference from each budget to the next, in words ("from 1,000 to 2,000
-    iterations it falls, ..."): where along the budgets it moves and where it holds."""
+    iterations PECL falls further behind, ..."): where along the budgets it moves and where it holds."""
     pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
+    words = {"rises": "PECL gains on MSE", "falls": "PECL falls further behind", "holds": "the difference holds"}
     steps = [
-        f"from {int(a['iterations']):,} to {int(b['iterations']):,} iterations it {_move(a, b)}"
+        f"from {int(a['iterations']):,} to {int(b['iterations']):,} iterations {words[_move(a, b)]}"
         for (_, a), (_, b) in zip(pecl.iterrows(), pecl.iloc[1:].iterrows())
     ]
     if not steps:
