@@ -66,6 +66,20 @@ def test_bicubic_reproduces_the_data_readme(ccpd_mini):
     assert abs(summary["psnr_y_median"] - 19.06) < 0.3
 
 
+def test_inference_speed_is_timed_on_a_second_pass(ccpd_mini, monkeypatch):
+    import lpsr.evaluation.evaluate as evaluation
+
+    calls, real = [], evaluation.super_resolve
+    monkeypatch.setattr(
+        evaluation, "super_resolve", lambda model, lr, *a, **k: calls.append(len(lr)) or real(model, lr, *a, **k)
+    )
+    monkeypatch.setattr(evaluation, "TIMED_PLATES", 5)
+    plates = load_plates(ccpd_mini, "val", PlateProtocol(), progress=False)
+    summary = evaluate(load_model("bicubic")[0], plates)
+    assert calls == [len(plates), 5] and summary["plates_per_s"] > 0  # all plates scored, then five timed
+    assert evaluate(None, plates)["plates_per_s"] is None  # the HR reference runs no model
+
+
 def test_bad_frames_are_skipped_and_counted(tmp_path, ccpd_mini, capsys):
     good = sorted((ccpd_mini / "ccpd_mini").glob("*.jpg"))[:3]
     for path in good:
