@@ -433,6 +433,31 @@ def test_missing_values_never_print_as_nan(value):
     assert "nan" not in " ".join(found.values()).lower()
 
 
+def test_the_performance_rows_come_from_the_table_the_summaries_and_the_models():
+    from lpsr.evaluation.evaluate import load_model
+    from lpsr.models import build_model, count_flops
+    from lpsr.study.compare import performance
+    from lpsr.study.figures import quality_speed_figure, speed_figure
+
+    table = pd.DataFrame(
+        {"SR method": ["Bicubic", "Ours (MSE)"], "train samples/s": ["–", "99.7"]}, index=["bicubic", "ours-mse"]
+    )
+    summaries = {
+        "bicubic": {"plates_per_s": 500.0, "psnr_y_median": 19.0},
+        "ours-mse": {"plates_per_s": 45.0, "psnr_y_median": 21.5},
+    }
+    model = build_model("lpsr", 8)
+    found = performance(table, summaries, {"bicubic": load_model("bicubic")[0], "ours-mse": model}, 10, 2)
+    assert (
+        list(found.index) == ["Bicubic", "Ours (MSE)"]
+        and pd.isna(found.loc["Bicubic", "train samples/s (this machine)"])
+    )
+    assert found.loc["Ours (MSE)", "train samples/s (this machine)"] == 99.7
+    assert found.loc["Ours (MSE)", "paper budget, PFLOP (model only)"] == count_flops(model, backward=True) * 20 / 1e15
+    assert len(quality_speed_figure(found).axes[0].collections) == 2
+    assert len(speed_figure(found).axes[0].patches) == 2  # a training bar each (bicubic's empty)
+
+
 def test_table1_in_the_papers_layout_marks_the_best_and_the_second():
     from lpsr.study.compare import table1_layout, training_table
 

@@ -23,7 +23,7 @@ from lpsr.evaluation.evaluate import evaluate, load_model
 from lpsr.files import CheckpointError
 from lpsr.inference import inference_bf16
 from lpsr.metrics import paired_difference
-from lpsr.models import count_parameters
+from lpsr.models import count_flops, count_parameters
 from lpsr.study.methods import METHODS, PAPER_TABLE1, TABLE1, method_config
 from lpsr.study.prose import index_in_corner, interval, leaders, missing, names, number
 from lpsr.training.runs import run_summary
@@ -354,6 +354,34 @@ def _cost(trained: pd.DataFrame, short: list[str]) -> str:
     low, high = min(ratios), max(ratios)
     spread = f"{low:.0f}×" if f"{low:.0f}" == f"{high:.0f}" else f"{low:.0f}–{high:.0f}×"
     return f": each of their iterations costs {spread} one of ours (MSE) on this machine"
+
+
+def performance(
+    table: pd.DataFrame, summaries: dict[str, dict], models: dict, paper_iterations: int, paper_batch: int
+) -> pd.DataFrame:
+    """Chapter 8's numbers, one row per method of a Table 1 (`compare`) named by its label: size,
+    the arithmetic of one 8×8 → 64×64 pass, the training throughput of its run, the inference
+    throughput and median PSNR-Y of its test evaluation (`summaries`), and the paper's budget in
+    training arithmetic for the SR network alone (forward and backward FLOPs per patch × iterations
+    × batch)."""
+    rows = []
+    for name, model in models.items():
+        speed = table.loc[name, "train samples/s"]
+        rows.append(
+            {
+                "method": table.loc[name, "SR method"],
+                "parameters": count_parameters(model),
+                "GFLOP per 8×8→64×64 forward": count_flops(model) / 1e9,
+                "train samples/s (this machine)": None if speed == "–" else float(speed),
+                "infer plates/s (this machine)": summaries[name]["plates_per_s"],
+                "test PSNR-Y (dB)": summaries[name]["psnr_y_median"],
+                "paper budget, PFLOP (model only)": count_flops(model, backward=True)
+                * paper_iterations
+                * paper_batch
+                / 1e15,
+            }
+        )
+    return pd.DataFrame(rows).set_index("method")
 
 
 def performance_table(performance: pd.DataFrame) -> pd.DataFrame:

@@ -427,6 +427,34 @@ def real_plates_figure(table: pd.DataFrame):
     return ax.figure
 
 
+def quality_speed_figure(performance: pd.DataFrame):
+    """Median test PSNR-Y against inference throughput, one labelled point per method
+    (`compare.performance`)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for method, row in performance.iterrows():
+        speed, psnr = row["infer plates/s (this machine)"], row["test PSNR-Y (dB)"]
+        ax.scatter(speed, psnr)
+        ax.annotate(method, (speed, psnr), fontsize=8, xytext=(4, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("whole test plates per second (CPU)")
+    ax.set_ylabel("median test PSNR-Y (dB)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def speed_figure(performance: pd.DataFrame):
+    """Training and inference throughput per method as bars on log axes (`compare.performance`)."""
+    speeds = performance[["train samples/s (this machine)", "infer plates/s (this machine)"]].astype(float)
+    axes = speeds.dropna(how="all").plot.barh(
+        subplots=True, layout=(1, 2), figsize=(10, 3.4), legend=False, logx=True, sharey=True
+    )
+    for ax, title in zip(axes.ravel(), ("training samples/s (64×64 patches)", "inference whole plates/s")):
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
+    return axes.ravel()[0].figure
+
+
 def data_summary(splits: dict) -> pd.DataFrame:
     """One row per split (name -> PlateSet): frames, plates cut, what ingestion skipped and why, the
     median HR plate size, the share of green (8-character) plates and the commonest provinces."""
