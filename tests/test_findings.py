@@ -448,9 +448,8 @@ def test_the_performance_rows_come_from_the_table_the_summaries_and_the_models()
     }
     model = build_model("lpsr", 8)
     found = performance(table, summaries, {"bicubic": load_model("bicubic")[0], "ours-mse": model}, 10, 2)
-    assert (
-        list(found.index) == ["Bicubic", "Ours (MSE)"]
-        and pd.isna(found.loc["Bicubic", "train samples/s (this machine)"])
+    assert list(found.index) == ["Bicubic", "Ours (MSE)"] and pd.isna(
+        found.loc["Bicubic", "train samples/s (this machine)"]
     )
     assert found.loc["Ours (MSE)", "train samples/s (this machine)"] == 99.7
     assert found.loc["Ours (MSE)", "paper budget, PFLOP (model only)"] == count_flops(model, backward=True) * 20 / 1e15

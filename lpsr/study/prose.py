@@ -1,6 +1,7 @@
 """Numbers as the chapters' sentences write them. A value that is missing, a difference that rounds
 to zero and a tie are said in words: no "nan", no "-0.00", no zero-width interval, no winner
-picked among equals. The chapters' findings functions (`*_findings`) build on these."""
+picked among equals. The chapters' findings functions (`*_findings`) build on these, and their
+tables on `index_in_corner`."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from lpsr.evaluation.ocr import score_read
 from lpsr.evaluation.upscale import InputError, read_image
 from lpsr.files import write_atomic
 from lpsr.inference import super_resolve
+from lpsr.study.prose import index_in_corner
 
 READ_COLUMNS = ["file", "plate", "method", "ocr_text", "ocr_conf", "exact", "char_acc"]
 READS_VERSION = 1  # what a cached reads file holds; a new version reads the plates again
@@ -99,7 +100,7 @@ def real_plate_table(reads: pd.DataFrame) -> pd.DataFrame:
             "read exactly": grouped["exact"].mean().round(3),
             "characters right": grouped["char_acc"].mean().round(3),
         }
-    ).rename_axis(None)
+    ).pipe(index_in_corner)
 
 
 def _reads_file(folder: str | Path, files: list[Path], limit, reader, method: str, run: Path | None) -> Path:
