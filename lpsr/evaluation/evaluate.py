@@ -78,6 +78,15 @@ def score_plates(sr: list, hr: list, crop_border: int = 0) -> dict[str, list[flo
     }
 
 
+def _plates_per_s(model: nn.Module, lr_images: list, device, bf16: bool, channels_last: bool) -> float:
+    """Inference throughput over the first `TIMED_PLATES` plates, timed on a second pass: the first
+    (the scoring pass) built the kernels for these plate sizes."""
+    timed = lr_images[:TIMED_PLATES]
+    started = time.perf_counter()
+    super_resolve(model, timed, device, bf16=bf16, channels_last=channels_last)
+    return len(timed) / (time.perf_counter() - started)
+
+
 def evaluate(
     model: nn.Module,
     plates: PlateSet,
@@ -106,12 +115,7 @@ def evaluate(
         if model is not None
         else plates.hr
     )
-    plates_per_s = None
-    if model is not None:  # timed on a second pass: the first built the kernels for these plate sizes
-        timed = plates.lr[:TIMED_PLATES]
-        started = time.perf_counter()
-        super_resolve(model, timed, device, bf16=bf16, channels_last=channels_last)
-        plates_per_s = len(timed) / (time.perf_counter() - started)
+    plates_per_s = _plates_per_s(model, plates.lr, device, bf16, channels_last) if model is not None else None
     scores = score_plates(sr, plates.hr, crop_border) if model is not None else {}
     columns: dict[str, list] = dict(scores)
     ocr_summary = {}
