@@ -300,11 +300,8 @@ def _listing(folder: Path) -> list:
     full CCPD root's 300k frames are never listed."""
     if not folder.is_dir():
         return [str(folder), folder.exists()]
-    entries = [[entry.name, entry.stat().st_size, entry.stat().st_mtime_ns] for entry in sorted(folder.iterdir())]
-    splits = folder / "splits"
-    if splits.is_dir():
-        entries += [[f"splits/{f.name}", f.stat().st_size, f.stat().st_mtime_ns] for f in sorted(splits.glob("*.txt"))]
-    return entries
+    paths = sorted(folder.iterdir()) + sorted((folder / "splits").glob("*.txt"))
+    return [[path.relative_to(folder).as_posix(), (stat := path.stat()).st_size, stat.st_mtime_ns] for path in paths]
 
 
 def _keep(kept: Path, key: str, notebook: Path, findings: Path, ran: dict) -> None:
