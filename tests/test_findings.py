@@ -232,10 +232,28 @@ def test_ablation_findings_set_the_validation_pick_against_mse():
         "The PECL variant with the best validation PSNR-Y (21.00 dB) is d = 128 with Manhattan (L1) distance; on test "
         "it reaches 20.50 dB, and paired over the same plates it differs from MSE by +0.50 dB [+0.50, +0.50], better on 100% of them."
     )
-    assert found["by_distance"] == "20.50 dB for Manhattan (L1), 20.10 dB for Euclidean (L2)"
+    assert found["by_distance"] == "The two distances are not both measured at any d, so they are not compared."
     assert found["beats"] == "Variants whose interval lies wholly above MSE's: pecl-l1-d128."
     assert found["ocr"] == "OCR reads 25.0% of MSE's plates exactly and between 12.5% and 50.0% of the PECL variants'."
     assert found["headline"] == "reading = positive, weighting = fixed, w_pixel = 0.99"
+
+
+def test_ablation_findings_compare_the_distances_only_at_the_d_both_are_trained_at():
+    frame = _ablation(pecl=((20.5, 20.3, 20.7), (20.1, 19.9, 20.3)))
+    extra = frame.loc["pecl-l1-d128"].copy()
+    extra[["d", "psnr_y_median"]] = [64, 30.0]  # an L1 arm with no L2 beside it: left out of the comparison
+    frame.loc["pecl-l1-d64"] = extra
+    frame.loc["pecl-l2-d64", "d"] = 128
+    found = ablation_findings(frame, {})
+    assert found["by_distance"] == (
+        "At d = 128, the one size both are trained at, PSNR-Y is 20.50 dB for Manhattan (L1), 20.10 dB for Euclidean (L2)."
+    )
+    frame.loc["pecl-l2-d64", "d"] = 64
+    frame.loc["pecl-l2-d128"] = frame.loc["pecl-l2-d64"]
+    frame.loc["pecl-l2-d128", "d"] = 128
+    assert ablation_findings(frame, {})["by_distance"].startswith(
+        "Averaged over d = 64, 128, PSNR-Y is 25.25 dB for Manhattan"
+    )
 
 
 def test_ablation_findings_say_a_nil_difference_and_no_variant_above_mse():
@@ -568,6 +586,11 @@ def test_the_ablation_claims_read_every_variant_the_ends_of_d_and_both_distances
     assert l1["verdict"] == "reproduced" and "L1 − L2" in l1["measured"]
     only_l1 = ablation_claims(frame.iloc[:3], per_plate, "c")
     assert only_l1[2]["verdict"] == "not testable here"
+    # L2 at d = 64 only: L1 is set against it at d = 64, its d = 512 arm left out (it would win)
+    one_l2 = frame.drop(index="pecl-l2-d512")
+    per_plate["pecl-l1-d64"] = base + 0.1
+    _, _, at_64 = ablation_claims(one_l2, per_plate, "c")
+    assert at_64["verdict"] == "not reproduced" and "L1 − L2, test PSNR-Y at d = 64" in at_64["measured"]
 
 
 def test_the_dynamics_qualitative_and_budget_claims():

@@ -8,19 +8,33 @@ import pandas as pd
 import pytest
 
 from lpsr.evaluation.evaluate import load_model
-from lpsr.study.ablation import sweep_configs, variant_configs
+from lpsr.study.ablation import ARMS, DIMS, SEEDS, arms_note, seeds_note, sweep_configs, variant_configs
 from lpsr.study.figures import ablation_figure, ocr_agreement, psnr_contrast, real_plates_figure, seed_figure
 from lpsr.study.real_plates import labelled_plates, read_before_and_after, real_plate_table
 from lpsr.training.train import validation_points
 
 
 def test_sweep_names_every_d_and_distance_and_shares_the_headline_run():
-    configs = sweep_configs("smoke", dims=(64, 128), distances=("l1", "l2"))
+    configs = sweep_configs("smoke", arms={"l1": (64, 128), "l2": (64, 128)})
     assert list(configs) == ["ours-mse", "pecl-l1-d64", "pecl-l1-d128", "pecl-l2-d64", "pecl-l2-d128"]
     assert configs["pecl-l2-d64"].loss.dim == 64 and configs["pecl-l2-d64"].loss.distance == "l2"
     headline = variant_configs("smoke", None, {"PECL": ("ours-pecl", [])})["PECL"]
     assert configs["pecl-l1-d128"].run_id() == headline.run_id()  # the ablation reuses Table 1's run
     assert configs["ours-mse"].loss.name == "mse"
+
+
+def test_the_profiles_arms_and_seeds_and_what_the_page_says_of_a_cut():
+    assert list(sweep_configs("paper")) == ["ours-mse"] + [f"pecl-{k}-d{d}" for k in ("l1", "l2") for d in DIMS]
+    assert list(sweep_configs("cpu")) == ["ours-mse"] + [f"pecl-l1-d{d}" for d in DIMS] + ["pecl-l2-d128"]
+    assert arms_note(ARMS["paper"], "paper") == "" and seeds_note(SEEDS["paper"], "paper") == ""
+    note = arms_note(ARMS["cpu"], "cpu")
+    assert note.startswith(
+        "At the `cpu` profile the grid of d and distance is not complete: Euclidean (L2) at d = 128 only"
+    )
+    assert "the `paper` profile trains the whole grid" in note
+    assert seeds_note(SEEDS["cpu"], "cpu").startswith(
+        "At the `cpu` profile question 4 trains 2 seeds (the `paper` profile 3)"
+    )
 
 
 def test_validation_points_add_a_log_grid_below_the_interval():
@@ -71,6 +85,8 @@ def test_ablation_figure_draws_a_line_per_distance_and_the_mse_band():
     ]
     fig = ablation_figure(pd.DataFrame(rows), ("psnr",))
     assert len(fig.axes[0].lines) == 3  # two distances and the MSE line
+    one = ablation_figure(pd.DataFrame(rows[:-1]), ("psnr",)).axes[0]  # L2 at d = 64 only: an error bar
+    assert len(one.collections) == 2 and len(one.containers) == 1  # L1's band, MSE's band; L2's bar
 
 
 def test_seed_figure_draws_each_losss_median_at_each_seed():

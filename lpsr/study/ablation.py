@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from lpsr.config import RunConfig
-from lpsr.losses.pecl import DISTANCES
 from lpsr.metrics import paired_difference
 from lpsr.study.compare import Scored, read_per_plate, train_and_score
 from lpsr.study.figures import ocr_agreement
@@ -27,6 +26,18 @@ from lpsr.training.runs import diverged_at, run_summary
 
 DIMS = (64, 128, 256, 512)
 DISTANCE_NAMES = {"l1": "Manhattan (L1)", "l2": "Euclidean (L2)"}
+
+# The embedding sizes each distance is trained at, by profile. The paper trains both distances at
+# every d; at `smoke` and `cpu` the Euclidean distance is trained at d = 128 only, which keeps the
+# `cpu` book within 2.5 h on a 2-core machine and still sets L1 against L2 at one d (chapters 4 and
+# 5 say so on their pages, `arms_note`).
+ARMS = {
+    "smoke": {"l1": DIMS, "l2": (128,)},
+    "cpu": {"l1": DIMS, "l2": (128,)},
+    "paper": {"l1": DIMS, "l2": DIMS},
+}
+# The seeds of chapter 7's question 4, by profile; at `cpu` two, for the same reason (`seeds_note`).
+SEEDS = {"smoke": (0, 1), "cpu": (0, 1), "paper": (0, 1, 2)}
 
 # The readings of PECL's contrastive term and the weightings of eq. 19 that chapter 2 trains, each
 # the MSE method with settings on top (a variant for `variant_configs`). Chapter 5 follows the
@@ -69,16 +80,47 @@ def variant_configs(
 
 
 def sweep_configs(
-    profile: str = "cpu", data: str | None = None, dims=DIMS, distances=DISTANCES, overrides: list[str] = ()
+    profile: str = "cpu", data: str | None = None, arms: dict | None = None, overrides: list[str] = ()
 ) -> dict[str, RunConfig]:
-    """`ours-mse` and one `ours-pecl` configuration per (distance, d), named `pecl-l1-d128` etc."""
+    """`ours-mse` and one `ours-pecl` configuration per (distance, d) of `arms` (distance -> the d
+    it is trained at; None: the profile's `ARMS`), named `pecl-l1-d128` etc."""
     variants = {"ours-mse": ("ours-mse", [])}
     variants |= {
         f"pecl-{distance}-d{d}": ("ours-pecl", [f"loss.dim={d}", f"loss.distance={distance}"])
-        for distance in distances
+        for distance, dims in (ARMS[profile] if arms is None else arms).items()
         for d in dims
     }
     return variant_configs(profile, data, variants, overrides)
+
+
+def arms_note(arms: dict, profile: str) -> str:
+    """What the sweep leaves out of the paper's d x distance grid, as a sentence for the page ("" if
+    nothing): `arms` as `sweep_configs` takes it."""
+    short = {k: v for k, v in arms.items() if tuple(sorted(v)) != DIMS}
+    if not short:
+        return ""
+    trained = "; ".join(
+        f"{DISTANCE_NAMES[k]} at d = {', '.join(str(d) for d in sorted(v))} only" for k, v in short.items()
+    )
+    return (
+        f"At the `{profile}` profile the grid of d and distance is not complete: {trained}"
+        f" (the paper: every distance at d = {', '.join(str(d) for d in DIMS)}). The missing runs would take the"
+        " `cpu` book past its 2.5 hours on a 2-core machine, and the paper's two distances are still set"
+        " against each other where both are trained; the `paper` profile trains the whole grid."
+    )
+
+
+def seeds_note(seeds, profile: str) -> str:
+    """Chapter 7's sentence on how many seeds question 4 trains, where that is fewer than the
+    `paper` profile's ("" otherwise)."""
+    if len(seeds) >= len(SEEDS["paper"]):
+        return ""
+    return (
+        f"At the `{profile}` profile question 4 trains {len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
+        f" (the `paper` profile {len(SEEDS['paper'])}): each seed is an MSE run, a PECL run and its own"
+        " pretrained encoder, and more would take the `cpu` book past its 2.5 hours on a 2-core machine,"
+        f" so the spread above is that of {len(seeds)} values, a rough scale rather than an estimate."
+    )
 
 
 def embedding_sweep(
@@ -86,14 +128,14 @@ def embedding_sweep(
     data: str | None = None,
     runs_dir: str | Path = "runs",
     out: str | Path = "ablation",
-    dims=DIMS,
-    distances=DISTANCES,
+    arms: dict | None = None,
     overrides: list[str] = (),
     ocr: bool = True,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Train (or reuse) and score MSE and PECL for each d and distance; write `out/ablation.csv`."""
-    scored = train_and_score(sweep_configs(profile, data, dims, distances, overrides), runs_dir, out, ocr, progress)
+    """Train (or reuse) and score MSE and PECL for each (distance, d) of `arms` (None: the
+    profile's `ARMS`); write `out/ablation.csv`."""
+    scored = train_and_score(sweep_configs(profile, data, arms, overrides), runs_dir, out, ocr, progress)
     rows = []
     for name, s in scored.items():
         pecl = s.config.loss.name == "pecl"
@@ -251,11 +293,19 @@ def ablation_findings(
                 best += f", and paired over the same plates it differs from MSE by {gap}, better on {gain['wins']:.0%} of them."
         else:
             best += "; its paired difference from MSE is not measured (a run has no per-plate scores)."
-    by_distance = (
-        pecl.dropna(subset=["psnr_y_median"]).groupby("distance")["psnr_y_median"].mean()
-        if "psnr_y_median" in pecl
-        else pd.Series(dtype=float)
-    )
+    scored = pecl.dropna(subset=["psnr_y_median"]) if "psnr_y_median" in pecl else pecl.iloc[:0]
+    shared = set.intersection(*[set(g["d"]) for _, g in scored.groupby("distance")]) if len(scored) else set()
+    by_distance = scored[scored["d"].isin(shared)].groupby("distance")["psnr_y_median"].mean()
+    at = f"d = {', '.join(str(int(d)) for d in sorted(shared))}"
+    if len(by_distance) < 2:
+        by_distance_text = "The two distances are not both measured at any d, so they are not compared."
+    else:
+        where = f"Averaged over {at}" if len(shared) > 1 else f"At {at}, the one size both are trained at"
+        by_distance_text = (
+            f"{where}, PSNR-Y is "
+            + ", ".join(f"{number(v, unit=' dB')} for {DISTANCE_NAMES[k]}" for k, v in by_distance.items())
+            + "."
+        )
     beats = [n for n in pecl.index if mse is not None and pecl.loc[n, "psnr_y_ci_low"] > mse["psnr_y_ci_high"]]
     if mse is None:
         beats_text = "Without an MSE run, no PECL variant's interval can be set against MSE's."
@@ -273,8 +323,7 @@ def ablation_findings(
     return {
         "mse": mse_text,
         "best": best,
-        "by_distance": ", ".join(f"{number(v, unit=' dB')} for {DISTANCE_NAMES[k]}" for k, v in by_distance.items())
-        or "not measured",
+        "by_distance": by_distance_text,
         "beats": beats_text,
         "ocr": ocr,
         "headline": ", ".join(f"{k} = {v}" for k, v in headline.items() if k != "name"),

@@ -260,7 +260,8 @@ def degradation_table(per_plate: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def ablation_figure(frame: pd.DataFrame, keys=("psnr", "psnr_y"), names: dict | None = None):
     """Paper Fig. 8/9: a score against the embedding size d for each distance (median with its
-    95% interval as a band where the score has one), MSE as a horizontal line with its band.
+    95% interval as a band where the score has one, as an error bar where the distance is trained
+    at one d), MSE as a horizontal line with its band.
     `frame` is `lpsr.study.ablation.embedding_sweep`'s table."""
     labels = {
         "psnr": "PSNR (dB)",
@@ -275,8 +276,18 @@ def ablation_figure(frame: pd.DataFrame, keys=("psnr", "psnr_y"), names: dict | 
         for distance, group in pecl.groupby("distance"):
             group = group.sort_values("d")
             ax.plot(group["d"], group[column], marker="o", label=f"PECL {(names or {}).get(distance, distance)}")
-            if f"{key}_ci_low" in group:
+            if f"{key}_ci_low" in group and len(group) > 1:
                 ax.fill_between(group["d"], group[f"{key}_ci_low"], group[f"{key}_ci_high"], alpha=0.2)
+            elif f"{key}_ci_low" in group:  # a distance trained at one d: its interval as an error bar
+                low, high = group[f"{key}_ci_low"].iloc[0], group[f"{key}_ci_high"].iloc[0]
+                centre = group[column].iloc[0]
+                ax.errorbar(
+                    group["d"],
+                    [centre],
+                    yerr=[[centre - low], [high - centre]],
+                    color=ax.lines[-1].get_color(),
+                    capsize=3,
+                )
         if len(mse):
             ax.axhline(mse[column].iloc[0], color="black", ls="--", label="MSE")
             if f"{key}_ci_low" in mse:
