@@ -2,9 +2,10 @@
 and any other set of named variants of the Table 1 methods (seeds, encoder initialisations).
 
 `embedding_sweep` trains the headline PECL setting (`lpsr.study.methods.PECL_HEADLINE`) for every
-d and distance, and the same model with MSE alone, on one profile; each is selected on
-validation and scored once on the test plates (`lpsr.study.compare.train_and_score`), so the runs
-are the very ones Table 1 uses where the settings coincide (d = 128, L1). It returns one tidy
+(distance, d) the profile trains (`ARMS`), and the same model with MSE alone, on one profile;
+each is selected on validation and scored once on the test plates
+(`lpsr.study.compare.train_and_score`), so the runs are the very ones Table 1 uses where the
+settings coincide (d = 128, L1). It returns one tidy
 row per run: the best validation PSNR-Y (which selected its checkpoint), the test median and 95%
 interval of PSNR and PSNR-Y, the OCR scores and the run folder.
 """
