@@ -124,6 +124,12 @@ def seeds_note(seeds, profile: str) -> str:
     )
 
 
+def dims_of_both_distances(pecl: pd.DataFrame) -> list:
+    """The embedding sizes at which both distances have a row of `pecl` (`embedding_sweep`'s PECL
+    rows), in order: where L1 and L2 can be set against each other."""
+    return sorted(set(pecl.loc[pecl["distance"] == "l1", "d"]) & set(pecl.loc[pecl["distance"] == "l2", "d"]))
+
+
 def embedding_sweep(
     profile: str = "cpu",
     data: str | None = None,
@@ -295,10 +301,10 @@ def ablation_findings(
         else:
             best += "; its paired difference from MSE is not measured (a run has no per-plate scores)."
     scored = pecl.dropna(subset=["psnr_y_median"]) if "psnr_y_median" in pecl else pecl.iloc[:0]
-    shared = set.intersection(*[set(g["d"]) for _, g in scored.groupby("distance")]) if len(scored) else set()
+    shared = dims_of_both_distances(scored)
     by_distance = scored[scored["d"].isin(shared)].groupby("distance")["psnr_y_median"].mean()
-    at = f"d = {', '.join(str(int(d)) for d in sorted(shared))}"
-    if len(by_distance) < 2:
+    at = f"d = {', '.join(str(int(d)) for d in shared)}"
+    if not shared:
         by_distance_text = "The two distances are not both measured at any d, so they are not compared."
     else:
         where = f"Averaged over {at}" if len(shared) > 1 else f"At {at}, the one size both are trained at"

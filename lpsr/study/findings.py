@@ -19,6 +19,7 @@ import pandas as pd
 
 from lpsr.files import write_atomic
 from lpsr.metrics import paired_difference
+from lpsr.study.ablation import dims_of_both_distances
 from lpsr.study.budget import gap_trend
 from lpsr.study.prose import missing, number, supported
 
@@ -139,7 +140,7 @@ def ablation_claims(frame: pd.DataFrame, per_plate: dict[str, np.ndarray], chapt
         )
     )
     scored = pecl[pecl.index.isin(list(per_plate))].dropna(subset=["d"])
-    shared = sorted(set(scored[scored["distance"] == "l1"]["d"]) & set(scored[scored["distance"] == "l2"]["d"]))
+    shared = dims_of_both_distances(scored)
     by = {dist: [per_plate[n] for n in g.index if g.loc[n, "d"] in shared] for dist, g in scored.groupby("distance")}
     if shared:
         diff = paired_difference(np.mean(by["l1"], axis=0), np.mean(by["l2"], axis=0))
