@@ -24,7 +24,7 @@ from lpsr.losses.encoder import INITS
 from lpsr.losses.esrgan import GAN_SELECTS
 from lpsr.losses.pecl import DISTANCES, LOSSES, READINGS, WEIGHTINGS
 from lpsr.models import MODELS
-from lpsr.precision import resolve_bf16, resolve_compile
+from lpsr.precision import CPU_KERNEL_ENV, resolve_bf16, resolve_compile
 
 
 @dataclass
@@ -94,6 +94,9 @@ class TrainConfig:
     # true/false force it (lpsr.precision)
     bf16: bool | str = "auto"
     channels_last: bool = True
+    # the CPU kernels torch uses: "native", or "avx2" to train on an AVX-512 CPU as an AVX2-only one
+    # would (in a child process; lpsr.precision)
+    cpu_kernels: str = "native"
     compile: bool = False  # torch.compile the model (eager if compiling fails); on a CPU it does not repay its compile time within a run
     divergence: float = 1e4  # stop when the loss exceeds this multiple of its lowest running mean
 
@@ -122,6 +125,8 @@ class RunConfig:
         semantic["train"]["bf16"] = self.resolved_precision()["bf16"]
         if semantic["loss"]["name"] != "esrgan":  # added later: other losses' runs keep their ids
             semantic["loss"].pop("gan_select")
+        if semantic["train"]["cpu_kernels"] == "native":  # added later: native runs keep their ids
+            semantic["train"].pop("cpu_kernels")
         if semantic["train"]["schedule"] == "cosine":  # added later: cosine runs keep their ids
             for key in ("schedule", "decay"):
                 semantic["train"].pop(key)
@@ -322,6 +327,7 @@ def _value_rules(config: RunConfig) -> dict[str, tuple]:
         ),
         "train.threads": at_least(1),
         "train.bf16": ((lambda value: isinstance(value, bool) or value == "auto"), "auto, true or false"),
+        "train.cpu_kernels": one_of(tuple(CPU_KERNEL_ENV)),
         "train.divergence": ((lambda value: value > 1), "above 1 (a multiple of the lowest running loss)"),
     }
 

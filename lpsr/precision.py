@@ -12,11 +12,17 @@ never by a default tuned to one machine:
 
 The resolved choices and their reasons go into a run's env.json; the run id keys on the resolved
 precision, since bf16 and fp32 give different numbers.
+
+`train.cpu_kernels` (native or avx2) says which of the CPU's kernels torch, oneDNN and MKL use:
+`avx2` trains on an AVX-512 CPU as an AVX2-only CPU would, which measures how far the numbers of
+two machines part (chapter 7). The kernels are fixed when torch loads, so such a run trains in a
+child process started with `CPU_KERNEL_ENV` (`lpsr.training.train`).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +33,25 @@ from torch import nn
 # /proc/cpuinfo flags of x86 CPUs that compute bf16 natively (oneDNN's bf16 convolutions and
 # matrix products use them; without them bf16 is emulated)
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+# the environment under which torch, oneDNN and MKL use a CPU's kernels of one instruction set
+# (read once, when torch loads): "native" is whatever this process was started with
+CPU_KERNEL_ENV = {
+    "native": {},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+}
+
+
+def runs_cpu_kernels(kernels: str) -> bool:
+    """Whether this process computes with `kernels` (a key of CPU_KERNEL_ENV): its environment set
+    them before torch loaded."""
+    return all(os.environ.get(name) == value for name, value in CPU_KERNEL_ENV[kernels].items())
+
+
+def has_avx512_kernels() -> bool:
+    """Whether torch runs AVX-512 kernels here, so that `train.cpu_kernels=avx2` trains differently."""
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 @functools.lru_cache(maxsize=1)

@@ -394,6 +394,15 @@ def test_beyond_findings_answer_each_question_and_say_ties_and_skips():
     assert found["seed_spread"] == "is measured at a single seed, so its spread over seeds is not measured"
     assert found["seed_diffs"] == "is nil at every seed (below 0.01 dB)"
     assert found["real"] == "**5.** Skipped: no folder of real small plates was given."
+    assert found["kernels"].startswith("The spread across machines is not measured in this build: torch runs ")
+    kernels = {"seed": 0, "avx2 PSNR-Y": 19.94, "native PSNR-Y": 19.79, "avx2 val PSNR-Y": 19.73}
+    kernels |= {"native val PSNR-Y": 19.64, "diff": 0.14, "diff_ci_low": -0.01, "diff_ci_high": 0.2}
+    assert beyond_findings(readings, per_plate, {}, _seeds([20.0], [20.004]), None, kernels=kernels)["kernels"] == (
+        "Trained with AVX2 kernels, as an AVX2-only CPU trains it (in fp32, with a plates encoder pretrained "
+        "with the same kernels), PECL seed 0 reaches a median test PSNR-Y of 19.94 dB against this machine's "
+        "19.79 dB, a paired difference of +0.14 dB [-0.01, +0.20] (best validation PSNR-Y 19.73 against "
+        "19.64 dB): the spread across machines, to read beside the spread over seeds."
+    )
 
 
 # chapter 8

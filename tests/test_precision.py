@@ -1,4 +1,6 @@
 import json
+import os
+import pickle
 import warnings
 
 import pytest
@@ -86,3 +88,32 @@ def test_env_json_records_the_resolved_precision(tmp_path, synthetic_root):
     record = json.loads((run_dir / "env.json").read_text())["precision"]
     assert record["bf16"] is False and record["bf16_setting"] is False and record["bf16_reason"] == "set false"
     assert record["compile"] is False and record["compile_setting"] is False and record["cpu_capability"]
+
+
+def test_avx2_kernels_train_in_a_child_process_with_an_encoder_of_their_own(tmp_path, synthetic_root):
+    """train.cpu_kernels=avx2 trains as an AVX2-only CPU would: in a child process whose torch runs
+    AVX2 kernels (env.json says so), with a plates encoder pretrained there, in a folder of its own."""
+    from lpsr.losses.plate_reader import plate_encoder_path
+    from lpsr.training.train import train
+
+    settings = ["loss.name=pecl", "train.iterations=2", "train.val_every=2"]
+    native, avx2 = (load_config("smoke", overrides=settings + [f"train.cpu_kernels={k}"]) for k in ("native", "avx2"))
+    assert native.run_id("data") == load_config("smoke", overrides=settings).run_id("data") != avx2.run_id("data")
+    environ = dict(os.environ)
+    run_dir = train(avx2, tmp_path, progress=False)
+    assert dict(os.environ) == environ  # the child's kernels were set for the child only
+    record = json.loads((run_dir / "env.json").read_text())["precision"]
+    assert record["cpu_kernels_setting"] == "avx2" and record["cpu_capability"] == "AVX2"
+    encoder = plate_encoder_path(synthetic_root, kernels="avx2", iterations=10, seed=0)
+    assert encoder.name.endswith("-avx2") and (encoder / "done.json").is_file()
+    assert not plate_encoder_path(synthetic_root, iterations=10, seed=0).exists()  # the native one is not made
+    assert train(avx2, tmp_path, progress=False) == run_dir  # found again, not trained again
+    with pytest.raises(ValueError, match="train.cpu_kernels must be one of native, avx2"):
+        load_config("smoke", overrides=["train.cpu_kernels=avx512"])
+
+
+def test_a_stop_by_signal_is_raised_again_across_processes(tmp_path):
+    from lpsr.training.train import TrainingStopped
+
+    stopped = pickle.loads(pickle.dumps(TrainingStopped(15, 7, tmp_path)))
+    assert stopped.exit_code == 143 and "SIGTERM at iteration 7" in str(stopped) and stopped.run_dir == tmp_path

@@ -8,7 +8,18 @@ import pandas as pd
 import pytest
 
 from lpsr.evaluation.evaluate import load_model
-from lpsr.study.ablation import ARMS, DIMS, SEEDS, arms_note, seeds_note, sweep_configs, variant_configs
+from lpsr.study.ablation import (
+    ARMS,
+    DIMS,
+    SEEDS,
+    arms_note,
+    avx2_name,
+    kernel_difference,
+    seeds_note,
+    sweep_configs,
+    variant_configs,
+)
+from lpsr.study.compare import Scored
 from lpsr.study.figures import ablation_figure, ocr_agreement, psnr_contrast, real_plates_figure, seed_figure
 from lpsr.study.real_plates import labelled_plates, read_before_and_after, real_plate_table
 from lpsr.training.train import validation_points
@@ -94,6 +105,25 @@ def test_seed_figure_draws_each_losss_median_at_each_seed():
     ax = seed_figure(seeds.set_index("seed")).axes[0]
     assert [line.get_label() for line in ax.lines] == ["MSE", "PECL"]
     assert list(ax.lines[1].get_ydata()) == [19.6, 20.0, 19.8] and list(ax.get_xticks()) == [0, 1, 2]
+    ax = seed_figure(seeds.set_index("seed"), {"seed": 0, "avx2 PSNR-Y": 19.9}).axes[0]
+    assert ax.lines[2].get_label() == "PECL, AVX2 kernels" and list(ax.lines[2].get_ydata()) == [19.9]
+
+
+def test_the_avx2_run_is_set_against_this_machines_run_of_its_seed(tmp_path):
+    scored = {}
+    for name, psnr, val in ((avx2_name(1), [20.0, 21.0, 22.0], 19.7), ("PECL seed 1", [19.9, 20.8, 21.9], 19.6)):
+        (tmp_path / name).mkdir()
+        pd.DataFrame({"psnr_y": psnr}).to_csv(tmp_path / name / "per_plate.csv", index=False)
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        (run / "done.json").write_text(json.dumps({"best": {"val_psnr_y": val}}))
+        scored[name] = Scored(None, run=run, summary={"psnr_y_median": float(np.median(psnr))})
+    kernels = kernel_difference(scored, tmp_path, 1)
+    assert kernels["seed"] == 1 and kernels["avx2 PSNR-Y"] == 21.0 and kernels["native val PSNR-Y"] == 19.6
+    assert (
+        kernels["diff"] == pytest.approx(0.1) and kernels["diff_ci_low"] <= kernels["diff"] <= kernels["diff_ci_high"]
+    )
+    assert kernel_difference({"PECL seed 1": scored["PECL seed 1"]}, tmp_path, 1) is None  # not trained here
 
 
 class _Reader:

@@ -32,7 +32,8 @@ def build_loss(config, root: Path, progress: bool = True, train_plates=None) -> 
     path = loss.encoder_path
     if (loss.encoder_init == "plates" or loss.name == "text") and path is None:
         settings = {"iterations": loss.encoder_iterations, "seed": config.train.seed}
-        path = pretrain_plate_encoder(root, plate_encoder_path(root, **settings), progress=progress, **settings)
+        out = plate_encoder_path(root, kernels=config.train.cpu_kernels, **settings)
+        path = pretrain_plate_encoder(root, out, progress=progress, **settings)
     if loss.name == "text":
         return TextFocusedLoss(load_plate_classifier(path), train_plates, loss.text_plates)
     encoder = build_encoder(loss.dim, loss.encoder_init, path, trainable=loss.trainable, seed=config.train.seed)

@@ -167,15 +167,20 @@ def _settings(**overrides) -> dict:
     return settings
 
 
-def plate_encoder_path(root: str | Path, cache_dir: str | Path | None = None, **settings) -> Path:
+def plate_encoder_path(
+    root: str | Path, cache_dir: str | Path | None = None, kernels: str = "native", **settings
+) -> Path:
     """The canonical out_dir of `pretrain_plate_encoder(root, ..., **settings)` under
-    `$LPSR_CACHE/encoders/`, keyed by the root, its train/val frame lists and the settings."""
+    `$LPSR_CACHE/encoders/`, keyed by the root, its train/val frame lists and the settings; an
+    encoder pretrained on other CPU kernels than the native ones (`train.cpu_kernels`) is another
+    encoder, in a folder of its own."""
     root = Path(root)
     digest = hashlib.sha256()
     digest.update(json.dumps([PRETRAIN_VERSION, str(root.resolve()), _settings(**settings)], sort_keys=True).encode())
     for split in ("train", "val"):
         hash_frames(digest, root, list_frames(root, split), prefix=f"{split}:")
-    return Path(cache_dir or default_cache_dir()) / "encoders" / f"plates-{digest.hexdigest()[:16]}"
+    suffix = "" if kernels == "native" else f"-{kernels}"
+    return Path(cache_dir or default_cache_dir()) / "encoders" / f"plates-{digest.hexdigest()[:16]}{suffix}"
 
 
 def pretrain_plate_encoder(

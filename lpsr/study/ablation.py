@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from lpsr.config import RunConfig
 from lpsr.metrics import paired_difference
+from lpsr.precision import has_avx512_kernels
 from lpsr.study.compare import Scored, read_per_plate, train_and_score
 from lpsr.study.figures import ocr_agreement
 from lpsr.study.methods import PECL_HEADLINE, method_config
@@ -344,13 +346,15 @@ def beyond_findings(
     by_seed: pd.DataFrame,
     real: pd.DataFrame | None = None,
     confident: float = 0.9,
+    kernels: dict | None = None,
 ) -> dict[str, str]:
     """Chapter 7's sentences (Markdown), keyed for myst-nb's glue: (1) which reading and weighting
     has the highest test PSNR-Y and the most exact reads (ties named together), from their test
     summaries; (2) how far OCR confidence tells exact reads from wrong ones, from their per-plate
     reads; (3) each encoder's PSNR-Y or why it was not trained; (4) the spread over seeds of PSNR-Y
-    and of the paired PECL - MSE difference, from the seed table; (5) the exact reads of the real
-    crops as they are and after each model (`read_before_and_after`; None: question 5 skipped)."""
+    and of the paired PECL - MSE difference, from the seed table, and across machines
+    (`kernel_difference`; None: not measured here); (5) the exact reads of the real crops as they
+    are and after each model (`read_before_and_after`; None: question 5 skipped)."""
     psnr = {name: s.get("psnr_y_median") for name, s in readings.items()}
     exact = {name: s.get("ocr_exact") for name, s in readings.items()}
     top, read = leaders(psnr), leaders(exact, ".1%")
@@ -382,6 +386,7 @@ def beyond_findings(
         "sure_wrong": sure_wrong,
         "encoders": "; ".join(f"{name}: {_encoder(s)}" for name, s in encoders.items()) or "no encoder was trained",
         **_seed_findings(by_seed),
+        "kernels": _kernel_findings(kernels),
         "real": _real_findings(real),
     }
 
@@ -429,6 +434,59 @@ def seed_table(seeds: pd.DataFrame) -> pd.DataFrame:
         interval(*v, sign="+") for v in zip(seeds["diff"], seeds["diff_ci_low"], seeds["diff_ci_high"])
     ]
     return index_in_corner(table)
+
+
+def avx2_variant(seed: int) -> dict:
+    """Chapter 7's variant across machines: the PECL headline at `seed` trained with AVX2 kernels,
+    as an AVX2-only CPU trains it (`train.cpu_kernels=avx2`: fp32 where `train.bf16` is auto, and a
+    plates encoder pretrained with those kernels); empty where torch runs no AVX-512 kernels, since
+    it would then train as this machine does."""
+    if not has_avx512_kernels():
+        return {}
+    return {avx2_name(seed): ("ours-pecl", [f"train.seed={seed}", "train.cpu_kernels=avx2"])}
+
+
+def avx2_name(seed: int) -> str:
+    return f"PECL seed {seed}, AVX2 kernels"
+
+
+def kernel_difference(scored: dict, out: str | Path, seed: int) -> dict | None:
+    """The `avx2_variant` against this machine's PECL run at `seed` (both from `train_and_score`,
+    scored into `out`): each one's median test PSNR-Y and best validation PSNR-Y, and the paired
+    AVX2 - native difference with its 95% interval; None where the variant was not scored."""
+    avx2, native = avx2_name(seed), f"PECL seed {seed}"
+    if avx2 not in scored or scored[avx2].summary is None or scored[native].summary is None:
+        return None
+    scores = read_per_plate(out, (avx2, native))
+    diff = paired_difference(scores[avx2]["psnr_y"].to_numpy(), scores[native]["psnr_y"].to_numpy())
+    both = {"avx2": scored[avx2], "native": scored[native]}
+    return {
+        "seed": seed,
+        **{f"{k} PSNR-Y": s.summary["psnr_y_median"] for k, s in both.items()},
+        **{f"{k} val PSNR-Y": run_summary(s.run)["best"]["val_psnr_y"] for k, s in both.items()},
+        "diff": diff["median_diff"],
+        "diff_ci_low": diff["ci_low"],
+        "diff_ci_high": diff["ci_high"],
+    }
+
+
+def _kernel_findings(kernels: dict | None) -> str:
+    """Question 4's spread across machines: the AVX2-kernel PECL run against this machine's."""
+    if kernels is None:
+        return (
+            f"The spread across machines is not measured in this build: torch runs "
+            f"{torch.backends.cpu.get_cpu_capability()} kernels on this CPU, so a run with AVX2 kernels "
+            "would train as this machine does (it takes a CPU with AVX-512)."
+        )
+    return (
+        f"Trained with AVX2 kernels, as an AVX2-only CPU trains it (in fp32, with a plates encoder "
+        f"pretrained with the same kernels), PECL seed {kernels['seed']} reaches a median test PSNR-Y of "
+        f"{number(kernels['avx2 PSNR-Y'], unit=' dB')} against this machine's "
+        f"{number(kernels['native PSNR-Y'], unit=' dB')}, a paired difference of "
+        f"{difference(kernels['diff'], kernels['diff_ci_low'], kernels['diff_ci_high'])} (best validation "
+        f"PSNR-Y {number(kernels['avx2 val PSNR-Y'])} against {number(kernels['native val PSNR-Y'])} dB): "
+        "the spread across machines, to read beside the spread over seeds."
+    )
 
 
 def _seed_findings(by_seed: pd.DataFrame) -> dict[str, str]:

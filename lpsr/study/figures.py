@@ -413,11 +413,15 @@ def ocr_reliability_figure(per_plate: dict[str, pd.DataFrame], edges=(0.0, 0.5, 
     return fig
 
 
-def seed_figure(seeds: pd.DataFrame):
-    """`ablation.seed_scores` as points: each loss's median test PSNR-Y at each seed."""
+def seed_figure(seeds: pd.DataFrame, kernels: dict | None = None):
+    """`ablation.seed_scores` as points: each loss's median test PSNR-Y at each seed, and the PECL
+    run trained with AVX2 kernels (`ablation.kernel_difference`) as a hollow square at its seed."""
     fig, ax = plt.subplots(figsize=(5.2, 3.0))
     for loss, marker in (("MSE", "o"), ("PECL", "s")):
         ax.plot(seeds.index, seeds[f"{loss} PSNR-Y"], marker=marker, ls="", ms=7, label=loss)
+    if kernels is not None:
+        avx2 = dict(marker="s", ls="", ms=9, mfc="none", mew=1.5, color="C1", label="PECL, AVX2 kernels")
+        ax.plot([kernels["seed"]], [kernels["avx2 PSNR-Y"]], **avx2)
     ax.set_xticks(seeds.index)
     ax.set_xlabel("seed")
     ax.set_ylabel("median test PSNR-Y (dB)")

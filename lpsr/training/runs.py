@@ -48,6 +48,7 @@ def precision_record(config: RunConfig, device: torch.device) -> dict:
         "bf16_setting": config.train.bf16,
         "compile_setting": config.train.compile,
         "channels_last": config.train.channels_last,
+        "cpu_kernels_setting": config.train.cpu_kernels,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16_flags": sorted(set(BF16_CPU_FLAGS) & cpu_flags()),
     }

@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import signal
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -55,7 +57,7 @@ from lpsr.inference import autocast, super_resolve
 from lpsr.losses import TrainingLoss, build_loss
 from lpsr.metrics import psnr_rgb, psnr_y
 from lpsr.models import build_model, count_parameters
-from lpsr.precision import CompiledOrEager
+from lpsr.precision import CPU_KERNEL_ENV, CompiledOrEager, runs_cpu_kernels
 from lpsr.seeding import seed_everything
 from lpsr.training.runs import environment, run_config, run_dir_for, truncate_log
 
@@ -75,6 +77,10 @@ class TrainingStopped(KeyboardInterrupt):
             f"stopped by {signal.Signals(signum).name} at iteration {iteration}; {run_dir / 'last.pt'} holds it: run the same command to resume"
         )
         self.exit_code = 128 + signum
+        self.signum, self.iteration, self.run_dir = signum, iteration, run_dir
+
+    def __reduce__(self):  # raised again in the parent of a child-process run (_train_in_child)
+        return type(self), (self.signum, self.iteration, self.run_dir)
 
 
 def pick_device(name: str) -> torch.device:
@@ -221,6 +227,8 @@ def train(
     latest stable phase among the runs `branch_from` that are this run but shorter."""
     # set-up: data, loss and run folder (a finished run is returned as it is), then the model
     validate_config(config)
+    if not runs_cpu_kernels(config.train.cpu_kernels):
+        return _train_in_child(config, runs_dir, progress, retrain, list(branch_from))
     seed_everything(config.train.seed)
     torch.set_num_threads(config.train.threads)
     run = _set_up(config, runs_dir, progress, retrain)
@@ -267,6 +275,26 @@ def train(
                 raise TrainingStopped(state.stop, done, run.run_dir)
     # finish: done.json says the run is complete
     return _finish(run, state, time.perf_counter() - started)
+
+
+def _train_in_child(config: RunConfig, runs_dir, progress: bool, retrain: bool, branch_from: list) -> Path:
+    """`train` in a child process whose torch loads with the CPU kernels `train.cpu_kernels` names
+    (lpsr.precision.CPU_KERNEL_ENV); its errors, and a signal's stop, are raised here again."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError(f"train.cpu_kernels={config.train.cpu_kernels} trains in a child process: not under torchrun")
+    env = CPU_KERNEL_ENV[config.train.cpu_kernels]
+    before = {name: os.environ.get(name) for name in env}
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+        os.environ.update(env)  # the child process starts at submit, with them
+        try:
+            future = child.submit(train, config, runs_dir, progress, retrain, branch_from)
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    del os.environ[name]
+                else:
+                    os.environ[name] = value
+        return future.result()
 
 
 def _set_up(config: RunConfig, runs_dir: str | Path, progress: bool, retrain: bool) -> Run | Path:
