@@ -347,7 +347,7 @@ def _seeds(mse, pecl):
     return frame
 
 
-def test_beyond_findings_answer_each_question_and_say_ties_and_skips():
+def test_beyond_findings_answer_each_question_and_say_ties_and_skips(monkeypatch):
     readings = {
         "MSE": {"psnr_y_median": 20.0, "ocr_exact": 0.25},
         "PECL a": {"psnr_y_median": 20.5, "ocr_exact": 0.25},
@@ -394,7 +394,13 @@ def test_beyond_findings_answer_each_question_and_say_ties_and_skips():
     assert found["seed_spread"] == "is measured at a single seed, so its spread over seeds is not measured"
     assert found["seed_diffs"] == "is nil at every seed (below 0.01 dB)"
     assert found["real"] == "**5.** Skipped: no folder of real small plates was given."
+    monkeypatch.setattr("lpsr.study.ablation.has_avx512_kernels", lambda: False)
+    found = beyond_findings(readings, per_plate, {}, _seeds([20.0], [20.004]), None)
     assert found["kernels"].startswith("The spread across machines is not measured in this build: torch runs ")
+    monkeypatch.setattr("lpsr.study.ablation.has_avx512_kernels", lambda: True)  # the AVX2 run failed
+    assert beyond_findings(readings, per_plate, {}, _seeds([20.0], [20.004]), None)["kernels"] == (
+        "The spread across machines is not measured in this build: the PECL run with AVX2 kernels has no test score."
+    )
     kernels = {"seed": 0, "avx2 PSNR-Y": 19.94, "native PSNR-Y": 19.79, "avx2 val PSNR-Y": 19.73}
     kernels |= {"native val PSNR-Y": 19.64, "diff": 0.14, "diff_ci_low": -0.01, "diff_ci_high": 0.2}
     assert beyond_findings(readings, per_plate, {}, _seeds([20.0], [20.004]), None, kernels=kernels)["kernels"] == (
