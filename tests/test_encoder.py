@@ -7,7 +7,14 @@ import pytest
 import torch
 import torchvision
 
-from lpsr.losses.encoder import IMAGENET_FILE, INITS, PlateEncoder, build_encoder, imagenet_weights_path
+from lpsr.losses.encoder import (
+    IMAGENET_FILE,
+    INITS,
+    PlateEncoder,
+    build_encoder,
+    encoder_fingerprint,
+    imagenet_weights_path,
+)
 from lpsr.losses.plate_reader import BLANK, plate_encoder_path, plate_labels, pretrain_plate_encoder
 
 FAST = dict(iterations=6, batch_size=8, size=(32, 96))  # a smoke pretraining: seconds on one thread
@@ -206,3 +213,19 @@ def test_plates_init_loads_the_pretrained_trunk(pretrained):
     torch.save(torchvision.models.resnet18().state_dict(), path.parent / "plain.pt")
     with pytest.raises(ValueError, match="pretrain_plate_encoder"):
         build_encoder(init="plates", path=path.parent / "plain.pt")
+
+
+def test_the_fingerprint_keys_the_weights_not_the_file_or_its_making(pretrained, tmp_path):
+    _, _, path = pretrained
+    state = torch.load(path, weights_only=True)
+    state["meta"] = state["meta"] | {"train_seconds": state["meta"]["train_seconds"] + 1.0}
+    again = tmp_path / "again.pt"  # the same weights, pretrained again elsewhere and at another speed
+    torch.save(state, again)
+    one = build_encoder(init="plates", path=path, dim=64, seed=3)
+    assert encoder_fingerprint(one) == encoder_fingerprint(build_encoder(init="plates", path=again, dim=64, seed=3))
+    assert one.init_info["file"] != str(again)  # the record keeps both files; the run id does not
+    state["trunk"]["conv1.weight"] = state["trunk"]["conv1.weight"] + 1e-6
+    torch.save(state, again)
+    changed = build_encoder(init="plates", path=again, dim=64, seed=3)
+    assert encoder_fingerprint(one) != encoder_fingerprint(changed)
+    assert encoder_fingerprint(one) != encoder_fingerprint(build_encoder(init="plates", path=path, dim=64, seed=4))

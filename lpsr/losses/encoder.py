@@ -53,6 +53,7 @@ model. Building an encoder does not touch the global random state; nor does
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from pathlib import Path
 
@@ -154,6 +155,18 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def encoder_fingerprint(encoder: PlateEncoder) -> str:
+    """What an encoder computes with, for run ids: its `init_info` without where its file lies
+    and what the file's metadata says of its making (pretraining time, data path), plus a hash of
+    the trunk's weights. An encoder pretrained again to the same bits keeps its runs' ids."""
+    kept = {k: v for k, v in encoder.init_info.items() if k not in ("file", "sha256", "meta")}
+    digest = hashlib.sha256()
+    for name, tensor in sorted(encoder.trunk_state_dict().items()):
+        digest.update(name.encode("utf-8"))
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return json.dumps(kept | {"trunk_sha256": digest.hexdigest()}, sort_keys=True)
 
 
 def build_encoder(

@@ -130,7 +130,8 @@ class TrainingLoss(nn.Module):
     ``after_step(sr, hr)`` runs after the SR model's optimiser step (PECL's weight clipping, a
     GAN's discriminator update) and returns more terms to log. ``trainable`` lists the loss's
     own parameters that the optimiser trains with the SR model. ``encoder`` is a frozen network the loss rebuilds
-    from its initialisation (it is not checkpointed; its ``init_info`` enters the run id);
+    from its initialisation (it is not checkpointed; its ``encoder_fingerprint``, the
+    weights and how they were set up, enters the run id);
     ``weights`` are the loss weights (PECL's LossWeights), or None.
     ``lr_cap(iteration)`` is the most lr the SR model may train at then (a GAN phase's own
     lr), or None to follow the schedule. ``selectable(done)`` says whether the checkpoint after

@@ -55,6 +55,7 @@ from lpsr.data.plates import PlateSet, load_plates
 from lpsr.files import CheckpointError, checkpoint_bytes, load_checkpoint, write_atomic
 from lpsr.inference import autocast, super_resolve
 from lpsr.losses import TrainingLoss, build_loss
+from lpsr.losses.encoder import encoder_fingerprint
 from lpsr.metrics import psnr_rgb, psnr_y
 from lpsr.models import build_model, count_parameters
 from lpsr.precision import CPU_KERNEL_ENV, CompiledOrEager, runs_cpu_kernels
@@ -309,7 +310,7 @@ def _set_up(config: RunConfig, runs_dir: str | Path, progress: bool, retrain: bo
     if world > 1 and rank == 0:
         dist.barrier()
     if loss_fn.encoder is not None:
-        fingerprint += json.dumps(loss_fn.encoder.init_info, sort_keys=True)
+        fingerprint += encoder_fingerprint(loss_fn.encoder)
     run_dir = run_dir_for(config, runs_dir, fingerprint)
     if (run_dir / "done.json").is_file() and not retrain:
         return run_dir
