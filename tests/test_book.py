@@ -120,7 +120,7 @@ def test_a_chapters_key_follows_its_data_folders_split_files_and_frame_folders(t
     assert len(set(keys)) == 3
 
 
-def test_a_stalled_chapter_stops_with_its_cell_named_and_keeps_the_chapters_before_it(tmp_path):
+def test_a_stalled_chapter_stops_with_its_cell_named_and_keeps_the_chapters_before_it(tmp_path, capsys):
     from lpsr.study.book import BookError
 
     project = _project(tmp_path, ["one", "two"])
@@ -131,6 +131,9 @@ def test_a_stalled_chapter_stops_with_its_cell_named_and_keeps_the_chapters_befo
         match=r"chapter notebooks/two stopped: cell 4 \('import time'.*cell timeout of 3 s.*1 chapters before it are built",
     ):
         build_book("smoke", runs_dir=tmp_path / "runs", out=tmp_path / "build", project=project, cell_timeout=3)
+    printed = capsys.readouterr().out  # the precision first, then where the build is
+    assert printed.startswith("the smoke profile trains in fp32 on ") and "(set false)" in printed
+    assert re.search(r"running notebooks/two \(smoke\), chapter 2 of 2, \d+ min so far", printed)
     page = (tmp_path / "build" / "html" / "notebooks" / "one.html").read_text(encoding="utf-8")
     assert "chapter one ran" in page
     assert "Reproduce this page" in page and "notebooks/one.ipynb" in page  # the closing box

@@ -186,6 +186,7 @@ def build_book(
         cell_timeout = CELL_TIMEOUT[profile]
     shutil.rmtree(out / "results" / "findings", ignore_errors=True)  # each chapter run records its own again
     finished = set(runs_dir.glob("*/done.json"))
+    print(training_precision_line(profile), flush=True)
     done = _run_chapters(selected, project, source, given, profile, data, cell_timeout, out / "executed", rerun)
     seconds, failure = done.seconds, done.failure
     _drop_chapters(source, set(selected) - set(seconds))  # those after a failed chapter
@@ -227,7 +228,8 @@ def _run_chapters(
     import papermill
 
     done, findings = ChapterRuns(), Path(given["results_dir"]) / "findings"
-    for chapter in selected:
+    began = time.perf_counter()
+    for number, chapter in enumerate(selected, 1):
         declared = papermill.inspect_notebook(project / f"{chapter}.ipynb")
         parameters = {k: v for k, v in given.items() if k in declared}
         started = time.perf_counter()
@@ -240,7 +242,10 @@ def _run_chapters(
             done.reused.append(chapter)
             print(f"reusing {chapter} ({profile}): nothing it depends on changed since it ran", flush=True)
             continue
-        print(f"running {chapter} ({profile})", flush=True)
+        so_far = (time.perf_counter() - began) / 60
+        print(
+            f"running {chapter} ({profile}), chapter {number} of {len(selected)}, {so_far:.0f} min so far", flush=True
+        )
         try:
             papermill.execute_notebook(
                 project / f"{chapter}.ipynb",
@@ -396,6 +401,21 @@ def _drop_chapters(source: Path, dropped: set[str]) -> None:
     if "parts" in toc:
         toc["parts"] = [part for part in toc["parts"] if part["chapters"]]
     (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
+
+
+def training_precision_line(profile: str) -> str:
+    """What the build prints first: the precision the profile's runs train in on this machine, and
+    why (an AVX2-only CPU trains in fp32, several times slower than one with native bf16)."""
+    from lpsr.config import load_config
+    from lpsr.precision import as_device
+
+    config = load_config(profile)
+    precision, device = config.resolved_precision(), as_device(config.train.device)
+    where = f"{os.cpu_count()} CPU cores" if device.type == "cpu" else str(device)
+    return (
+        f"the {profile} profile trains in {'bf16' if precision['bf16'] else 'fp32'} on {where} here "
+        f"({precision['bf16_reason']})"
+    )
 
 
 def build_banner(profile: str, data: str | None) -> str:
