@@ -12,6 +12,10 @@ from lpsr.study.budget import (
     gap_trend,
     mse_plateau,
     schedule_findings,
+    weight_choice,
+    weight_configs,
+    weight_findings,
+    weight_table,
 )
 from lpsr.study.methods import method_config
 
@@ -149,3 +153,66 @@ def test_a_gap_that_rounds_to_zero_is_said_so_not_printed_as_minus_zero():
     assert (
         budget_table(frame).loc[("PECL", "10"), "PECL − MSE, test PSNR-Y (dB) [95% CI]"] == "-0.001 [-0.004, +0.000]"
     )  # no "-0.00": three decimals, as the interval supports
+
+
+def _weights_frame(val_diffs: dict, tests: dict):
+    """Weight-sweep rows as `weight_sweep` returns them: MSE at 21.0 dB on validation, PECL settings
+    (distance, w) with their validation difference and paired test difference (median, low, high)."""
+    rows = [{"name": "ours-mse", "loss": "MSE", "distance": None, "w_contrastive": 0.0, "val_psnr_y": 21.0}]
+    for (distance, w), val_diff in val_diffs.items():
+        d, lo, hi = tests[(distance, w)]
+        rows.append(
+            {
+                "name": f"pecl-{distance}-w{w:g}",
+                "loss": "PECL",
+                "distance": distance,
+                "w_contrastive": w,
+                "val_psnr_y": 21.0 + val_diff,
+                "diff_psnr_y": d,
+                "diff_ci_low": lo,
+                "diff_ci_high": hi,
+            }
+        )
+    frame = pd.DataFrame(rows).set_index("name")
+    frame["val_diff"] = frame["val_psnr_y"] - 21.0
+    frame[["psnr_y_median", "psnr_y_ci_low", "psnr_y_ci_high", "ocr_exact"]] = [21.2, 20.9, 21.5, 0.85]
+    return frame
+
+
+def test_the_weight_sweep_holds_table_1s_runs_and_each_weight_and_distance():
+    configs = weight_configs("cpu", None)
+    assert list(configs) == ["ours-mse", "pecl-l1-w0.001", "pecl-l1-w0.003", "pecl-l1-w0.01", "pecl-l1-w0.03"]
+    assert configs["ours-mse"].run_id() == method_config("ours-mse", "cpu").run_id()
+    assert configs["pecl-l1-w0.01"].run_id() == method_config("ours-pecl", "cpu").run_id()  # the headline's weight
+    assert configs["pecl-l1-w0.003"].loss.w_pixel == 0.997 and configs["pecl-l1-w0.003"].train.schedule == "cosine"
+    both = weight_configs("cpu", None, weights=(0.03,), distances=("l1", "l2"))
+    assert [(c.loss.distance, c.loss.w_pixel) for c in both.values()][1:] == [("l1", 0.97), ("l2", 0.97)]
+
+
+def test_the_weight_findings_report_the_test_score_of_the_setting_validation_selects():
+    from lpsr.study.findings import weight_claims
+
+    val = {("l1", 0.003): -0.4, ("l1", 0.01): 0.2, ("l2", 0.01): 0.1}
+    tests = {("l1", 0.003): (0.5, 0.3, 0.7), ("l1", 0.01): (-0.1, -0.3, 0.05), ("l2", 0.01): (-1, -1.2, -0.8)}
+    frame = _weights_frame(val, tests)
+    assert weight_choice(frame).name == "pecl-l1-w0.01"  # the best on validation, not the best on test
+    found = weight_findings(frame)
+    assert found["weights_swept"] == "0.003, 0.01" and found["weight_distances"] == "L1 and L2"
+    assert found["weight_val"] == (
+        "On validation 2 of the 3 PECL settings score above MSE (21.00 dB best validation PSNR-Y); "
+        "PECL − MSE ranges from -0.40 to +0.20 dB."
+    )
+    assert found["weight_test"] == (
+        "Validation selects L1 with w_contrastive = 0.01 (21.20 dB); scored once on the test plates, paired with "
+        "MSE over the same plates, it is -0.10 dB [-0.30, +0.05]: indistinguishable from MSE."
+    )
+    [row] = weight_claims(frame, "notebooks/09_budget")
+    assert row["verdict"] == "inconclusive" and "w_contrastive = 0.01" in row["measured"]
+    table = weight_table(frame)
+    assert table.loc[("MSE", "–", "–"), "val − MSE (dB)"] == "–"
+    assert table.loc[("PECL", "L1", "0.003"), "val − MSE (dB)"] == "-0.40"
+    below = _weights_frame({("l1", 0.01): -0.2}, {("l1", 0.01): (-0.5, -0.7, -0.3)})
+    assert weight_findings(below)["weight_test"].endswith(": below MSE.")
+    assert weight_claims(below, "notebooks/09_budget")[0]["verdict"] == "not reproduced"
+    none = weight_findings(below.loc[["ours-mse"]])
+    assert none["weight_val"].startswith("The sweep has no finished") and none["weight_distances"] == "no distance"

@@ -12,6 +12,11 @@ phase of the budget below it and trains only the rest, about 9.4k iterations for
 8k instead of 15k. `schedule_check` compares, on the profile's own budget, the score this selects
 with the one a separate cosine run (Table 1's) selects; `schedule="cosine"` trains every budget
 separately.
+
+`weight_sweep` asks the same question of the contrastive weight at the profile's own budget: the
+headline PECL at each w_contrastive of `CONTRASTIVE_WEIGHTS` (and each distance) against MSE,
+selected on validation; `weight_choice` is the setting validation picks, whose paired test
+difference to MSE is the one reported.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from lpsr.metrics import paired_difference
 from lpsr.study.ablation import variant_configs
 from lpsr.study.compare import read_per_plate, train_and_score
 from lpsr.study.figures import PAGE_WIDTH, training_curves
-from lpsr.study.prose import difference, interval, missing
+from lpsr.study.prose import difference, interval, missing, number
 from lpsr.training.runs import run_summary
 
 # Iterations per profile, doubling: `cpu` from its own 1000 (Table 1) to 8x that; `paper` halves
@@ -36,6 +41,11 @@ BUDGETS = {"smoke": (10, 20, 40), "cpu": (1000, 2000, 4000, 8000), "paper": (125
 LOSS_LABELS = {"ours-mse": "MSE", "ours-pecl": "PECL"}  # the two methods compared, as the chapter names them
 PLATEAU_DB = 0.15  # a doubling that adds less than this on validation: MSE has stopped gaining
 SAME_DB = 0.15  # two schedules select the same score when they differ by less than this (as bf16 and fp32)
+# The contrastive weights of `weight_sweep` (w_contrastive = 1 - w_pixel; the headline PECL's is
+# 0.01), and the distances swept at each profile: at `cpu` the headline's L1 only, which keeps the
+# book within its budget (the chapter says so; `distances` adds L2).
+CONTRASTIVE_WEIGHTS = {"smoke": (0.01, 0.03), "cpu": (0.001, 0.003, 0.01, 0.03), "paper": (0.001, 0.003, 0.01, 0.03)}
+WEIGHT_DISTANCES = {"smoke": ("l1", "l2"), "cpu": ("l1",), "paper": ("l1", "l2")}
 
 
 def budget_configs(
@@ -70,12 +80,22 @@ def budget_sweep(
     paired PECL - MSE difference in test PSNR-Y (`diff_*`) and in the share read exactly."""
     out = Path(out)
     configs = budget_configs(profile, data, budgets, overrides, schedule)
-    scored = train_and_score(configs, runs_dir, out, ocr, progress)
+    frame = _scored_rows(train_and_score(configs, runs_dir, out, ocr, progress))
+    frame["loss"] = [LOSS_LABELS[name.rsplit("-", 1)[0]] for name in frame.index]
+    for it in frame["iterations"].unique():
+        _paired_with_mse(frame, out, f"ours-pecl-{it}", f"ours-mse-{it}")
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "budget.csv")
+    return frame
+
+
+def _scored_rows(scored: dict) -> pd.DataFrame:
+    """One row per scored run (`train_and_score`'s result), indexed by name: its budget and
+    schedule, the run folder or why there is none, the best validation PSNR-Y (which selected the
+    checkpoint), the iterations it trained itself, and its test medians, intervals and OCR scores."""
     rows = []
     for name, s in scored.items():
-        method = name.rsplit("-", 1)[0]
-        row = {"name": name, "loss": LOSS_LABELS[method], "iterations": s.config.train.iterations}
-        row["schedule"] = s.config.train.schedule
+        row = {"name": name, "iterations": s.config.train.iterations, "schedule": s.config.train.schedule}
         row["patches"] = s.config.train.iterations * s.config.train.batch_size
         row["run"] = s.run.name if s.run else None
         row["error"] = s.error
@@ -85,20 +105,68 @@ def budget_sweep(
         row["trained"] = row["iterations"] - (done.get("branched_from") or {}).get("iteration", 0)
         row |= {k: v for k, v in (s.summary or {}).items() if k.startswith(("psnr", "ocr")) and isinstance(v, float)}
         rows.append(row)
-    frame = pd.DataFrame(rows).set_index("name")
-    for it in frame["iterations"].unique():
-        mse, pecl = f"ours-mse-{it}", f"ours-pecl-{it}"
-        if frame.loc[[mse, pecl], "run"].isna().any():
-            continue
-        per_plate = read_per_plate(out, (mse, pecl))
-        diff = paired_difference(per_plate[pecl]["psnr_y"].to_numpy(), per_plate[mse]["psnr_y"].to_numpy())
-        frame.loc[pecl, ["diff_psnr_y", "diff_ci_low", "diff_ci_high", "diff_wins"]] = [
-            diff[k] for k in ("median_diff", "ci_low", "ci_high", "wins")
-        ]
-        if "exact" in per_plate[mse]:
-            frame.loc[pecl, "diff_ocr_exact"] = float(np.mean(per_plate[pecl]["exact"] - per_plate[mse]["exact"]))
+    return pd.DataFrame(rows).set_index("name")
+
+
+def _paired_with_mse(frame: pd.DataFrame, out: Path, pecl: str, mse: str) -> None:
+    """Into row `pecl`: the paired PECL - MSE difference in test PSNR-Y over the same plates
+    (median, 95% interval, share of plates PECL wins) and in the share read exactly; nothing when
+    either run did not finish."""
+    if frame.loc[[mse, pecl], "run"].isna().any():
+        return
+    per_plate = read_per_plate(out, (mse, pecl))
+    diff = paired_difference(per_plate[pecl]["psnr_y"].to_numpy(), per_plate[mse]["psnr_y"].to_numpy())
+    frame.loc[pecl, ["diff_psnr_y", "diff_ci_low", "diff_ci_high", "diff_wins"]] = [
+        diff[k] for k in ("median_diff", "ci_low", "ci_high", "wins")
+    ]
+    if "exact" in per_plate[mse]:
+        frame.loc[pecl, "diff_ocr_exact"] = float(np.mean(per_plate[pecl]["exact"] - per_plate[mse]["exact"]))
+
+
+def weight_configs(
+    profile: str, data: str | None, weights=None, distances=None, overrides: list[str] = ()
+) -> dict[str, RunConfig]:
+    """`ours-mse` and the headline PECL (`ours-pecl`) at each contrastive weight (w_contrastive =
+    1 - w_pixel; the headline's 0.01 among the defaults, so that run is Table 1's) and each
+    distance, at the profile's own budget and recipe; named `pecl-l1-w0.003` etc."""
+    weights = CONTRASTIVE_WEIGHTS[profile] if weights is None else weights
+    variants = {"ours-mse": ("ours-mse", [])}
+    variants |= {
+        f"pecl-{distance}-w{w:g}": ("ours-pecl", [f"loss.distance={distance}", f"loss.w_pixel={round(1 - w, 9)}"])
+        for distance in (WEIGHT_DISTANCES[profile] if distances is None else distances)
+        for w in weights
+    }
+    return variant_configs(profile, data, variants, overrides)
+
+
+def weight_sweep(
+    profile: str = "cpu",
+    data: str | None = None,
+    runs_dir: str | Path = "runs",
+    out: str | Path = "weights",
+    weights=None,
+    distances=None,
+    overrides: list[str] = (),
+    ocr: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Is there a contrastive weight at which PECL beats MSE? Train (or reuse) and score
+    `weight_configs`; write `out/weights.csv`. One row per run as `budget_sweep`'s, with its
+    distance and w_contrastive (0 for MSE), the validation difference to MSE (`val_diff`) and, for
+    PECL, the paired PECL - MSE difference on test."""
+    out = Path(out)
+    configs = weight_configs(profile, data, weights, distances, overrides)
+    frame = _scored_rows(train_and_score(configs, runs_dir, out, ocr, progress))
+    frame["loss"] = ["MSE" if name == "ours-mse" else "PECL" for name in frame.index]
+    frame["distance"] = [None if name == "ours-mse" else configs[name].loss.distance for name in frame.index]
+    frame["w_contrastive"] = [
+        0.0 if name == "ours-mse" else round(1 - configs[name].loss.w_pixel, 9) for name in frame.index
+    ]
+    frame["val_diff"] = frame["val_psnr_y"] - frame.loc["ours-mse", "val_psnr_y"]
+    for name in frame.index[frame["loss"] == "PECL"]:
+        _paired_with_mse(frame, out, name, "ours-mse")
     out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / "budget.csv")
+    frame.to_csv(out / "weights.csv")
     return frame
 
 
@@ -342,3 +410,99 @@ def budget_findings(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> dict[
         "mse_range": mse_range,
         "plateau": plateau_text,
     }
+
+
+def weight_choice(frame: pd.DataFrame) -> pd.Series | None:
+    """`weight_sweep`'s PECL row with the highest best validation PSNR-Y: the setting validation
+    selects, whose test score is the one reported. None when no PECL run finished."""
+    pecl = frame[frame["loss"] == "PECL"].dropna(subset=["val_psnr_y"])
+    return None if pecl.empty else pecl.loc[pecl["val_psnr_y"].idxmax()]
+
+
+def weight_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """`weight_sweep`'s rows for the page, by loss, distance and weight: best validation PSNR-Y and
+    its difference to MSE, the test median [95% CI], OCR exact, and the paired PECL − MSE on test."""
+    nan = pd.Series(np.nan, index=frame.index)
+    table = pd.DataFrame(index=frame.index)
+    table["loss"] = frame["loss"]
+    table["distance"] = frame["distance"].map(lambda d: "–" if missing(d) else d.upper())
+    table["w_contrastive"] = frame["w_contrastive"].map(lambda w: "–" if w == 0 else f"{w:g}")
+    table["best val PSNR-Y (dB)"] = frame["val_psnr_y"].map(lambda v: number(v, absent="–"))
+    table["val − MSE (dB)"] = [
+        "–" if loss == "MSE" else number(v, "+.2f", absent="–") for loss, v in zip(frame["loss"], frame["val_diff"])
+    ]
+    table["test PSNR-Y (dB) [95% CI]"] = [
+        interval(*v) for v in zip(frame["psnr_y_median"], frame["psnr_y_ci_low"], frame["psnr_y_ci_high"])
+    ]
+    table["OCR exact"] = frame.get("ocr_exact", nan).map(lambda v: number(v, ".3f", absent="–"))
+    diffs = zip(frame.get("diff_psnr_y", nan), frame.get("diff_ci_low", nan), frame.get("diff_ci_high", nan))
+    table["PECL − MSE, test PSNR-Y (dB) [95% CI]"] = [interval(*v, sign="+") for v in diffs]
+    return table.set_index(["loss", "distance", "w_contrastive"])
+
+
+def weight_figure(frame: pd.DataFrame):
+    """PECL − MSE against the contrastive weight (log axis), one line per distance: the difference
+    in best validation PSNR-Y (left) and the paired test difference with its 95% interval (right)."""
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.2), sharey=True)
+    pecl = frame[frame["loss"] == "PECL"].sort_values("w_contrastive")
+    for (distance, group), colour in zip(pecl.groupby("distance"), ("tab:orange", "tab:green")):
+        axes[0].plot(group["w_contrastive"], group["val_diff"], marker="o", color=colour, label=distance.upper())
+        tested = group.dropna(subset=["diff_psnr_y"])
+        axes[1].errorbar(
+            tested["w_contrastive"],
+            tested["diff_psnr_y"],
+            yerr=[tested["diff_psnr_y"] - tested["diff_ci_low"], tested["diff_ci_high"] - tested["diff_psnr_y"]],
+            marker="o",
+            color=colour,
+            capsize=4,
+            label=distance.upper(),
+        )
+    weights = sorted(pecl["w_contrastive"].unique())
+    for ax, title in zip(axes, ("best validation PSNR-Y, PECL − MSE (dB)", "paired test PSNR-Y, PECL − MSE (dB)")):
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xticks(weights, [f"{w:g}" for w in weights])
+        ax.minorticks_off()
+        ax.set_xlabel("contrastive weight w_contrastive")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(title="distance")
+    fig.tight_layout()
+    return fig
+
+
+def weight_findings(frame: pd.DataFrame) -> dict[str, str]:
+    """The weight section's sentences (Markdown), keyed for myst-nb's glue: what was swept, how
+    many PECL settings beat MSE on validation, and the validation-selected setting's paired test
+    difference to MSE."""
+    pecl = frame[frame["loss"] == "PECL"].dropna(subset=["val_psnr_y"])
+    distances = sorted({d.upper() for d in frame["distance"].dropna()})
+    weights = sorted(frame.loc[frame["loss"] == "PECL", "w_contrastive"].unique())
+    swept = {
+        "weights_swept": ", ".join(f"{w:g}" for w in weights),
+        "weight_distances": " and ".join(distances) or "no distance",
+    }
+    mse_val = frame.loc["ours-mse", "val_psnr_y"] if "ours-mse" in frame.index else None
+    chosen = weight_choice(frame)
+    if missing(mse_val) or chosen is None:
+        return swept | {
+            "weight_val": "The sweep has no finished MSE run or no finished PECL run to compare.",
+            "weight_test": "",
+        }
+    above = pecl[pecl["val_psnr_y"] > mse_val]
+    spread = f"from {number(pecl['val_diff'].min(), '+.2f')} to {number(pecl['val_diff'].max(), '+.2f')} dB"
+    setting = f"{chosen['distance'].upper()} with w_contrastive = {chosen['w_contrastive']:g}"
+    val = (
+        f"On validation {len(above)} of the {len(pecl)} PECL settings score above MSE ({mse_val:.2f} dB best "
+        f"validation PSNR-Y); PECL − MSE ranges {spread}."
+    )
+    diff = (chosen.get("diff_psnr_y"), chosen.get("diff_ci_low"), chosen.get("diff_ci_high"))
+    if any(missing(v) for v in diff):
+        test = f"Validation selects {setting}; its test score was not measured."
+    else:
+        side = "above" if diff[1] > 0 else "below" if diff[2] < 0 else "indistinguishable from"
+        test = (
+            f"Validation selects {setting} ({chosen['val_psnr_y']:.2f} dB); scored once on the test plates, "
+            f"paired with MSE over the same plates, it is {difference(*diff)}: {side} MSE."
+        )
+    return swept | {"weight_val": val, "weight_test": test}

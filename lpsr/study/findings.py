@@ -2,7 +2,7 @@
 reproduced, one row per claim, written by the chapter that measures it and shown first in the intro.
 
 A chapter decides its claims from its own numbers (`comparison_claims`, `ablation_claims`,
-`dynamics_claims`, `budget_claims`) and records them with `record_claims` in
+`dynamics_claims`, `budget_claims`, `weight_claims`) and records them with `record_claims` in
 `results_dir/findings/<chapter>.json`; `findings_section` gathers the chapters of a build into the
 Markdown table the intro opens with. A paired difference decides a claim by its 95% interval:
 wholly on the claimed side, "reproduced"; wholly on the other, "not reproduced"; across zero,
@@ -20,7 +20,7 @@ import pandas as pd
 from lpsr.files import write_atomic
 from lpsr.metrics import paired_difference
 from lpsr.study.ablation import dims_of_both_distances
-from lpsr.study.budget import gap_trend
+from lpsr.study.budget import gap_trend, weight_choice
 from lpsr.study.prose import missing, number, supported
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_TESTABLE = (
@@ -225,6 +225,22 @@ def budget_claims(frame: pd.DataFrame, chapter: str) -> list[dict]:
     measured = f"PECL − MSE, test PSNR-Y: {at(first)}, {at(last)}"
     verdict = {"rises": REPRODUCED, "falls": NOT_REPRODUCED, "holds": INCONCLUSIVE}[gap_trend(frame)]
     return [claim(text, measured, verdict, chapter)]
+
+
+def weight_claims(frame: pd.DataFrame, chapter: str) -> list[dict]:
+    """The paper's claim that PECL beats MSE, given its best contrastive weight: the PECL setting
+    validation selects in `weight_sweep` (`weight_choice`), decided by its paired test difference
+    to MSE (`interval_verdict`)."""
+    text = "At its best contrastive weight (chosen on validation), PECL beats MSE on test PSNR-Y"
+    chosen = weight_choice(frame)
+    if chosen is None or missing(chosen.get("diff_psnr_y")):
+        return [claim(text, "no finished PECL and MSE pair in the weight sweep", NOT_TESTABLE, chapter)]
+    diff = {"ci_low": chosen["diff_ci_low"], "ci_high": chosen["diff_ci_high"]}
+    measured = (
+        f"{chosen['distance'].upper()}, w_contrastive = {chosen['w_contrastive']:g}: PECL − MSE "
+        f"{supported(chosen['diff_psnr_y'], chosen['diff_ci_low'], chosen['diff_ci_high'], ' dB')}"
+    )
+    return [claim(text, measured, interval_verdict([diff]), chapter)]
 
 
 def record_claims(results_dir: str | Path, chapter: str, rows: list[dict]) -> Path:
