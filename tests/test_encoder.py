@@ -15,7 +15,13 @@ from lpsr.losses.encoder import (
     encoder_fingerprint,
     imagenet_weights_path,
 )
-from lpsr.losses.plate_reader import BLANK, plate_encoder_path, plate_labels, pretrain_plate_encoder
+from lpsr.losses.plate_reader import (
+    BLANK,
+    load_plate_classifier,
+    plate_encoder_path,
+    plate_labels,
+    pretrain_plate_encoder,
+)
 
 FAST = dict(iterations=6, batch_size=8, size=(32, 96))  # a smoke pretraining: seconds on one thread
 
@@ -229,3 +235,7 @@ def test_the_fingerprint_keys_the_weights_not_the_file_or_its_making(pretrained,
     changed = build_encoder(init="plates", path=again, dim=64, seed=3)
     assert encoder_fingerprint(one) != encoder_fingerprint(changed)
     assert encoder_fingerprint(one) != encoder_fingerprint(build_encoder(init="plates", path=path, dim=64, seed=4))
+    # the text-focused loss keys its runs on the whole classifier, position heads included
+    reader = load_plate_classifier(path)
+    assert encoder_fingerprint(reader) == encoder_fingerprint(load_plate_classifier(path))
+    assert encoder_fingerprint(reader) != encoder_fingerprint(load_plate_classifier(again))

@@ -157,16 +157,18 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def encoder_fingerprint(encoder: PlateEncoder) -> str:
-    """What an encoder computes with, for run ids: its `init_info` without where its file lies
-    and what the file's metadata says of its making (pretraining time, data path), plus a hash of
-    the trunk's weights. An encoder pretrained again to the same bits keeps its runs' ids."""
+def encoder_fingerprint(encoder: nn.Module) -> str:
+    """What a loss's frozen network computes with, for run ids: its `init_info` without where its
+    file lies and what the file's metadata says of its making (pretraining time, data path), plus a
+    hash of all its weights. A network pretrained again to the same bits keeps its runs' ids. Any
+    module with an `init_info` serves: a PECL or perceptual `PlateEncoder`, or the text-focused
+    loss's `PlateClassifier`."""
     kept = {k: v for k, v in encoder.init_info.items() if k not in ("file", "sha256", "meta")}
     digest = hashlib.sha256()
-    for name, tensor in sorted(encoder.trunk_state_dict().items()):
+    for name, tensor in sorted(encoder.state_dict().items()):
         digest.update(name.encode("utf-8"))
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return json.dumps(kept | {"trunk_sha256": digest.hexdigest()}, sort_keys=True)
+    return json.dumps(kept | {"weights_sha256": digest.hexdigest()}, sort_keys=True)
 
 
 def build_encoder(

@@ -65,7 +65,8 @@ class PlateClassifier(nn.Module):
     def __init__(self, size: tuple[int, int] = (48, 144)):
         super().__init__()
         self.size = tuple(size)
-        self.encoder = PlateEncoder(dim=1)  # its head is unused; only the trunk is kept
+        self.encoder = PlateEncoder(dim=1)
+        self.encoder.resnet.fc = nn.Identity()  # only the trunk is used, kept and fingerprinted
         h, w = (math.ceil(s / 32) for s in size)
         self.dropout = nn.Dropout(0.2)
         self.heads = nn.ModuleList(nn.Linear(512 * h * w, n) for n in POSITION_CLASSES)

@@ -157,23 +157,13 @@ def build_book(
     if not (project / "_config.yml").is_file():
         raise FileNotFoundError(f"no _config.yml in {project}: build the book from a clone of the repository")
     out, runs_dir = Path(out).resolve(), Path(runs_dir).resolve()
-    source = out / "source"
-    if source.exists():
-        shutil.rmtree(source)
-    source.mkdir(parents=True)
-    config = yaml.safe_load((project / "_config.yml").read_text(encoding="utf-8"))
-    config.setdefault("html", {})["announcement"] = build_banner(profile, data)
-    (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    shutil.copytree(project / "book", source / "book")
-    if (project / "_static").is_dir():  # the book's CSS (Jupyter Book adds every file there)
-        shutil.copytree(project / "_static", source / "_static")
+    source = _fresh_source(project, out / "source", build_banner(profile, data))
     selected = chapters(project)
     if only:
         unknown = sorted(set(only) - set(selected))
         if unknown:
             raise ValueError(f"unknown chapters {unknown}; the book has {selected}")
         selected = [c for c in selected if c in only]
-    shutil.copy(project / "_toc.yml", source / "_toc.yml")
     _drop_chapters(source, set(chapters(project)) - set(selected))
     given = {
         "profile": profile,
@@ -209,6 +199,22 @@ def build_book(
     if failure:
         raise BookError(f"{failure}; the {len(seconds)} chapters before it are built in {html}")
     return html
+
+
+def _fresh_source(project: Path, source: Path, banner: str) -> Path:
+    """`source` emptied and filled with the book's pages, table of contents and `_config.yml`
+    (with `banner` as its announcement); the executed chapters go in next to them."""
+    if source.exists():
+        shutil.rmtree(source)
+    source.mkdir(parents=True)
+    config = yaml.safe_load((project / "_config.yml").read_text(encoding="utf-8"))
+    config.setdefault("html", {})["announcement"] = banner
+    (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    shutil.copytree(project / "book", source / "book")
+    if (project / "_static").is_dir():  # the book's CSS (Jupyter Book adds every file there)
+        shutil.copytree(project / "_static", source / "_static")
+    shutil.copy(project / "_toc.yml", source / "_toc.yml")
+    return source
 
 
 def _run_chapters(
