@@ -4,6 +4,7 @@
 import numpy as np
 import pandas as pd
 
+from lpsr.study.ablation import sweep_configs
 from lpsr.study.budget import (
     BUDGETS,
     budget_configs,
@@ -181,10 +182,13 @@ def _weights_frame(val_diffs: dict, tests: dict):
 
 def test_the_weight_sweep_holds_table_1s_runs_and_each_weight_and_distance():
     configs = weight_configs("cpu", None)
-    assert list(configs) == ["ours-mse", "pecl-l1-w0.001", "pecl-l1-w0.003", "pecl-l1-w0.01", "pecl-l1-w0.03"]
+    assert list(configs) == ["ours-mse"] + [f"pecl-{d}-w{w}" for d in ("l1", "l2") for w in ("0.001", "0.01", "0.03")]
     assert configs["ours-mse"].run_id() == method_config("ours-mse", "cpu").run_id()
     assert configs["pecl-l1-w0.01"].run_id() == method_config("ours-pecl", "cpu").run_id()  # the headline's weight
-    assert configs["pecl-l1-w0.003"].loss.w_pixel == 0.997 and configs["pecl-l1-w0.003"].train.schedule == "cosine"
+    chapter_4 = sweep_configs("cpu", None, arms={"l2": (128,)})["pecl-l2-d128"]
+    assert configs["pecl-l2-w0.01"].run_id() == chapter_4.run_id()  # the Euclidean arm's 0.01 is trained once
+    assert configs["pecl-l1-w0.03"].loss.w_pixel == 0.97 and configs["pecl-l1-w0.03"].train.schedule == "cosine"
+    assert weight_configs("cpu", None, weights=(0.003,))["pecl-l2-w0.003"].loss.w_pixel == 0.997
     both = weight_configs("cpu", None, weights=(0.03,), distances=("l1", "l2"))
     assert [(c.loss.distance, c.loss.w_pixel) for c in both.values()][1:] == [("l1", 0.97), ("l2", 0.97)]
 
