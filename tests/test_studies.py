@@ -15,12 +15,21 @@ from lpsr.study.ablation import (
     arms_note,
     avx2_name,
     kernel_difference,
+    readings_table,
     seeds_note,
     sweep_configs,
     variant_configs,
 )
 from lpsr.study.compare import Scored
-from lpsr.study.figures import ablation_figure, ocr_agreement, psnr_contrast, real_plates_figure, seed_figure
+from lpsr.study.figures import (
+    ablation_figure,
+    contrast_table,
+    ocr_agreement,
+    parameter_table,
+    psnr_contrast,
+    real_plates_figure,
+    seed_figure,
+)
 from lpsr.study.real_plates import labelled_plates, read_before_and_after, real_plate_table
 from lpsr.training.train import validation_points
 
@@ -68,6 +77,29 @@ def test_psnr_contrast_is_eq_20_at_the_shared_validations(tmp_path):
     iterations, contrast = psnr_contrast(pecl, mse)
     assert iterations == [10, 100]
     assert contrast == pytest.approx([-0.05, 0.04])
+
+
+def test_contrast_table_has_a_row_per_run_but_the_baseline_and_a_column_per_shared_validation(tmp_path):
+    mse = _log(tmp_path / "mse", {10: 20.0, 100: 25.0})
+    runs = {"MSE": mse, "PECL": _log(tmp_path / "pecl", {10: 19.0, 50: 22.0, 100: 26.0})}
+    table = contrast_table(runs, mse)
+    assert list(table.index) == ["PECL"] and list(table.columns) == [10, 100]
+    assert table.loc["PECL"].tolist() == pytest.approx([-0.05, 0.04])
+
+
+def test_parameter_table_formats_counts_and_shares_of_the_whole():
+    table = parameter_table({"head": 1000, "body.0": 2000, "tail": 1000})
+    assert table["parameters"].tolist() == ["1,000", "2,000", "1,000"]
+    assert table["share"].tolist() == ["25.0%", "50.0%", "25.0%"]
+
+
+def test_readings_table_adds_the_learnt_terms_and_where_a_run_diverged():
+    summary = {"n": 4, "psnr_median": 20.0, "psnr_std": 1.0, "psnr_ci_low": 19.5, "psnr_ci_high": 20.5}
+    summaries = [summary | {"method": "MSE"}, summary | {"method": "PECL"}]
+    table = readings_table(summaries, {"MSE": {"mse": 0.01}, "PECL": {"distance": 0.5, "w_pixel": 0.99}}, {"PECL": 300})
+    assert table.loc["PECL", "final distance"] == "0.500" and table.loc["PECL", "final w_pixel"] == "0.990"
+    assert table["diverged at"].tolist() == ["–", 300]
+    assert "final distance" in table.columns and pd.isna(table.loc["MSE", "final distance"])
 
 
 def test_ocr_agreement_counts_sure_but_wrong_reads_and_auroc():

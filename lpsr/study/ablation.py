@@ -22,7 +22,7 @@ from lpsr.config import RunConfig
 from lpsr.metrics import paired_difference
 from lpsr.precision import has_avx512_kernels
 from lpsr.study.compare import Scored, read_per_plate, train_and_score
-from lpsr.study.figures import ocr_agreement
+from lpsr.study.figures import ocr_agreement, results_table
 from lpsr.study.methods import PECL_HEADLINE, method_config
 from lpsr.study.prose import difference, index_in_corner, interval, leaders, missing, names, number
 from lpsr.training.runs import diverged_at, run_summary
@@ -209,6 +209,19 @@ def worked_step_findings(worked: pd.DataFrame) -> dict[str, str]:
         "paper_slope": number(worked.loc["paper", "dterm/dD"], "+.2f"),
         "paper_step": step("paper"),
     }
+
+
+def readings_table(summaries: list[dict], dynamics: dict[str, dict], diverged: dict[str, int]) -> pd.DataFrame:
+    """Chapter 2's results: `results_table` of the test summaries, then each run's learnt loss
+    terms at the end of training (`lpsr.study.figures.loss_dynamics`: the distance and the
+    weights, where the run has them) and the iteration it diverged at ('–': it did not)."""
+    table = results_table(summaries)
+    for name, values in dynamics.items():
+        for key in ("distance", "w_pixel", "w_contrastive"):
+            if key in values:
+                table.loc[name, f"final {key}"] = f"{values[key]:.3f}"
+    table["diverged at"] = [diverged.get(name) or "–" for name in table.index]
+    return table
 
 
 def readings_findings(

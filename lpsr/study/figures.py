@@ -41,6 +41,14 @@ def results_table(summaries: list[dict]) -> pd.DataFrame:
     return index_in_corner(pd.DataFrame(rows).set_index("method"))
 
 
+def parameter_table(parameters: dict[str, int]) -> pd.DataFrame:
+    """A model's parameters by block (`lpsr.models.parameters_by_block`): the count, with
+    thousands separators, and the share of the whole."""
+    counts = pd.Series(parameters, dtype="int64")
+    shares = (counts / counts.sum()).map("{:.1%}".format)
+    return pd.DataFrame({"parameters": counts.map("{:,}".format), "share": shares})
+
+
 PAGE_WIDTH = 7.5  # inches: the book's text column (772 px), where a figure's points read at their size
 
 
@@ -311,6 +319,17 @@ def psnr_contrast(
     reference = {v["iteration"]: v[key] for v in base}
     shared = [v for v in vals if v["iteration"] in reference]
     return [v["iteration"] for v in shared], [contrast(v[key], reference[v["iteration"]]) for v in shared]
+
+
+def contrast_table(runs: dict[str, str | Path], baseline_dir: str | Path, key: str = "val_psnr") -> pd.DataFrame:
+    """Eq. 20 as a table: one row per run of `runs` other than the baseline, one column per
+    validation it shares with the baseline (the iteration), rounded to 3 decimals."""
+    contrasts = {
+        name: dict(zip(*psnr_contrast(run_dir, baseline_dir, key)))
+        for name, run_dir in runs.items()
+        if Path(run_dir) != Path(baseline_dir)
+    }
+    return pd.DataFrame(contrasts).T.round(3)
 
 
 def contrast_curves(runs: dict[str, str | Path], baseline_dir: str | Path, key: str = "val_psnr", title: str = ""):
