@@ -109,6 +109,7 @@ def cmd_encoder_pretrain(args) -> None:
 def cmd_eval(args) -> None:
     from lpsr.data.plates import has_split, load_plates
     from lpsr.evaluation.evaluate import evaluate, load_model
+    from lpsr.precision import as_device
 
     out = _output_folder(args.out, "--out")
     root = _data_root(args)
@@ -117,13 +118,14 @@ def cmd_eval(args) -> None:
         print(f"{root} has no '{split}' split (splits/{split}.txt or {split}/): every frame is used")
         split = "all"
     plates = load_plates(root, split, _protocol(args))
-    model, name = load_model(args.model, args.scale)
+    device = as_device(args.device)
+    model, name = load_model(args.model, args.scale, device)
     reader = None
     if args.ocr:
         from lpsr.evaluation.ocr import PlateReader
 
         reader = PlateReader(args.ocr_model)
-    summary = evaluate(model, plates, out, method=name, crop_border=args.crop_border, reader=reader)
+    summary = evaluate(model, plates, out, method=name, device=device, crop_border=args.crop_border, reader=reader)
     keys = ["method", "n", "psnr_median", "psnr_std", "psnr_y_median", "psnr_y_std", "ssim_median", "plates_per_s"]
     keys += ["ocr_conf_median", "ocr_conf_mean", "ocr_exact", "ocr_char_acc", "ocr_province_acc"]
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2, ensure_ascii=False))
@@ -226,6 +228,11 @@ def _eval_command(sub) -> None:
         help="'bicubic', 'hr' (the HR plates: OCR reference), a run folder, or a checkpoint file",
     )
     p.add_argument("--crop-border", type=int, default=0, help="pixels cropped from each side before scoring")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N; bf16 where the device computes it natively",
+    )
     p.add_argument("--ocr", action="store_true", help="also read every SR plate with PaddleOCR (PP-OCRv4, offline)")
     p.add_argument("--ocr-model", help="a PaddleOCR model folder (default: PP-OCRv4 mobile from the rapidocr wheel)")
     p.add_argument("--out", required=True, help="folder for per_plate.csv and summary.json")

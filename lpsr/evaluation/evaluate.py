@@ -135,6 +135,7 @@ def evaluate(
         "n": len(plates),
         "scale": plates.protocol.scale,
         "precision": "bf16" if bf16 and model is not None else "fp32",
+        "device": str(device),
     }
     for name, values in scores.items():
         stats = summarize(values)

@@ -58,8 +58,8 @@ from lpsr.losses import TrainingLoss, build_loss
 from lpsr.losses.encoder import encoder_fingerprint
 from lpsr.metrics import psnr_rgb, psnr_y
 from lpsr.models import build_model, count_parameters
-from lpsr.precision import CPU_KERNEL_ENV, CompiledOrEager, runs_cpu_kernels
-from lpsr.seeding import seed_everything
+from lpsr.precision import CPU_KERNEL_ENV, CompiledOrEager, as_device, runs_cpu_kernels
+from lpsr.seeding import deterministic_cuda, seed_everything
 from lpsr.training.runs import environment, run_config, run_dir_for, truncate_log
 
 STABLE = "stable.pt"  # a wsd run's state where its decay begins
@@ -84,18 +84,12 @@ class TrainingStopped(KeyboardInterrupt):
         return type(self), (self.signum, self.iteration, self.run_dir)
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def distributed_setup(device_name: str) -> tuple[int, int, torch.device]:
     """(rank, world size, device). Under `torchrun` (WORLD_SIZE > 1) this joins the process
     group: NCCL with one GPU per process when CUDA is used, gloo on CPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return 0, 1, pick_device(device_name)
+        return 0, 1, as_device(device_name)
     cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if cuda:
@@ -158,14 +152,16 @@ def prepare_data(config: RunConfig, progress: bool = True):
     return train_plates, val_plates, fingerprint
 
 
-def _resume_state(run_dir: Path, device: torch.device) -> dict | None:
+def _resume_state(run_dir: Path) -> dict | None:
     """The newest whole checkpoint of an interrupted run: last.pt, else previous.pt (kept for when
     last.pt is missing or unreadable); None for a new run, or when no whole checkpoint is left
-    (training starts over). A fallback is named on stderr."""
+    (training starts over). A fallback is named on stderr. Loaded on the CPU, where the random
+    generators' states live; the weights and the optimiser's state move to the run's device as
+    they are loaded into it."""
     problems = []
     for path in (run_dir / "last.pt", run_dir / "previous.pt"):
         try:
-            state = load_checkpoint(path, device)
+            state = load_checkpoint(path, "cpu")
         except (FileNotFoundError, CheckpointError) as error:
             problems.append(str(error))
             continue
@@ -301,6 +297,8 @@ def _train_in_child(config: RunConfig, runs_dir, progress: bool, retrain: bool, 
 def _set_up(config: RunConfig, runs_dir: str | Path, progress: bool, retrain: bool) -> Run | Path:
     """Everything a run trains with; the run folder alone when the run is finished already."""
     rank, world, device = distributed_setup(config.train.device)
+    if device.type == "cuda":
+        deterministic_cuda()
     precision = config.resolved_precision(device)  # "auto" settings as this device resolves them
     progress = progress and rank == 0
     if world > 1 and rank != 0:
@@ -364,7 +362,7 @@ def _lr_factor(config: RunConfig, loss_fn: TrainingLoss, iteration: int) -> floa
 
 def _resume(run: Run, says: bool = True) -> TrainState:
     """The state of the newest whole checkpoint loaded into the run's objects; a fresh state when there is none."""
-    saved = _resume_state(run.run_dir, run.device)
+    saved = _resume_state(run.run_dir)
     if saved is None:
         return TrainState()
     run.model.load_state_dict(saved["model"])
@@ -515,7 +513,7 @@ def _checkpoint(run: Run, state: TrainState, name: str = "last.pt") -> None:
     }
     if name == STABLE:
         best = run.run_dir / "best.pt"
-        saved["best_model"] = load_checkpoint(best, run.device)["model"] if best.is_file() else None
+        saved["best_model"] = load_checkpoint(best)["model"] if best.is_file() else None
         write_atomic({run.run_dir / STABLE: checkpoint_bytes(saved)})
         return
     data, last = checkpoint_bytes(saved), run.run_dir / "last.pt"
@@ -537,7 +535,7 @@ def _branch(run: Run, sources: list[str | Path], says: bool = True) -> None:
     if not points:
         return
     point, source = max(points, key=lambda found: found[0])
-    saved = load_checkpoint(source / STABLE, run.device)
+    saved = load_checkpoint(source / STABLE)
     files = {run.run_dir / "last.pt": checkpoint_bytes({k: v for k, v in saved.items() if k != "best_model"})}
     if saved["best_model"] is not None:
         best = {"model": saved["best_model"], "model_config": saved["model_config"], **saved["best"]}
