@@ -1,14 +1,19 @@
 """Training throughput on this machine: the project's engine against a plain fp32 eager reference.
 
     .venv/bin/python bench/train_speed.py [--batch 32] [--steps 8] [--threads 2] [--rounds 3] [--json PATH]
+    .venv/bin/python bench/train_speed.py --device cuda --batch 128 --profile paper [--cudnn-benchmark]
 
 Prints, for MSE and for PECL (x8, 8x8 -> 64x64 patches, batch 32): samples/s of a plain
 fp32 eager reference (the paper's model typed out below, independently of lpsr.models), of
-the engine's settings (fp32, channels_last, bf16 autocast, channels_last + bf16, and each
-channels_last setting under torch.compile), the share of a step spent waiting for data, the
-model's FLOPs per sample (torch.utils.flop_counter) and the fraction of this machine's measured
-fp32 / bf16 matmul peak each setting reaches; then the engine's default (what `--profile`
-resolves to here, lpsr.precision) against the reference.
+the engine's settings (fp32, channels_last, bf16 autocast, channels_last + bf16, and
+channels_last at the engine's precision under torch.compile), the share of a step spent
+waiting for data, the model's FLOPs per sample (torch.utils.flop_counter) and the fraction of
+this machine's measured fp32 / bf16 matmul peak each setting reaches; then the engine's default
+(what `--profile` resolves to on `--device`, lpsr.precision) against the reference.
+
+On a GPU (`--device cuda`) every setting runs as the engine trains there, on cuDNN's
+deterministic kernels without autotuning (lpsr.seeding.deterministic_cuda); `--cudnn-benchmark`
+lets cuDNN autotune instead, which measures what determinism costs.
 
 A compile row is measured twice, each time with Inductor's caches emptied: into a fresh cache
 folder ("cold", what the first run on a machine pays) and again from that folder ("warm", what
@@ -44,6 +49,7 @@ from lpsr.losses.encoder import build_encoder
 from lpsr.losses.pecl import PECLLoss
 from lpsr.models import build_model
 from lpsr.precision import BF16_CPU_FLAGS, CompiledOrEager, cpu_flags, native_bf16
+from lpsr.seeding import deterministic_cuda
 
 
 class ReferenceRDB(nn.Module):
@@ -89,13 +95,22 @@ def cpu_name() -> str:
     return names[0] if names else platform.processor() or platform.machine()
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a GPU runs asynchronously: a clock read waits for it)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
+    n = 8192 if device.type == "cuda" else 2048
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     a @ b
     best = math.inf
     for _ in range(repeats):
+        synchronize(device)
         t = time.perf_counter()
         a @ b
+        synchronize(device)
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best
 
@@ -109,9 +124,11 @@ def training_flops(model: nn.Module, loss_fn, batch) -> float:
     return counter.get_total_flops() / lr.shape[0]
 
 
-def measure(model, loss_fn, patches, batch_size, steps, channels_last, bf16, compile_=False) -> dict:
-    """Median samples/s over `steps` timed steps (after 2 warm-up steps), the data share, and
-    the first step's time beyond a steady one (for a compiled model: the compile time)."""
+def measure(model, loss_fn, patches, batch_size, steps, channels_last, bf16, device, compile_=False) -> dict:
+    """Median samples/s over `steps` timed steps (after 2 warm-up steps), the data share (the
+    batch made and copied to `device`), and the first step's time beyond a steady one (for a
+    compiled model: the compile time)."""
+    model, loss_fn = model.to(device), loss_fn.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     forward = CompiledOrEager(model) if compile_ else model
@@ -120,15 +137,17 @@ def measure(model, loss_fn, patches, batch_size, steps, channels_last, bf16, com
     times, shares = [], []
     for step in range(steps + 2):
         t0 = time.perf_counter()
-        lr, hr = patches.batch(batch_size, generator)
+        lr, hr = (x.to(device) for x in patches.batch(batch_size, generator))
         if channels_last:
             lr, hr = lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last)
+        synchronize(device)
         t1 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+        with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
             loss, _ = loss_fn(forward(lr).float(), hr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        synchronize(device)
         t2 = time.perf_counter()
         times.append(t2 - t0)
         if step >= 2:
@@ -145,7 +164,7 @@ def measure(model, loss_fn, patches, batch_size, steps, channels_last, bf16, com
 
 
 def measure_compiled(
-    make_model, make_loss, patches, batch_size, steps, channels_last, bf16, folder: str, kinds=("cold", "warm")
+    make_model, make_loss, patches, batch_size, steps, channels_last, bf16, device, folder: str, kinds=("cold", "warm")
 ) -> dict:
     """A compiled setting measured with Inductor's cache in `folder`, each time in a fresh compile
     state: "cold" (`folder` empty) and "warm" (the cache a cold run filled); the steady rate is
@@ -158,7 +177,7 @@ def measure_compiled(
         with temporary_cache_dir(folder):
             torch.manual_seed(0)
             runs[kind] = measure(
-                make_model(), make_loss(), patches, batch_size, steps, channels_last, bf16, compile_=True
+                make_model(), make_loss(), patches, batch_size, steps, channels_last, bf16, device, compile_=True
             )
     torch._dynamo.reset()
     return runs[kinds[-1]] | {
@@ -175,12 +194,12 @@ def payback_iterations(compiled: dict, eager: dict) -> dict:
     }
 
 
-def engine_default(profile: str) -> dict:
-    """The engine's settings under `profile` as this CPU resolves them."""
+def engine_default(profile: str, device: torch.device) -> dict:
+    """The engine's settings under `profile` as `device` resolves them."""
     from lpsr.config import load_config
 
     config = load_config(profile)
-    return config.resolved_precision("cpu") | {"channels_last": config.train.channels_last, "profile": profile}
+    return config.resolved_precision(device) | {"channels_last": config.train.channels_last, "profile": profile}
 
 
 def setting_name(channels_last: bool, bf16: bool, compile_: bool) -> str:
@@ -193,6 +212,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument(
+        "--cudnn-benchmark",
+        action="store_true",
+        help="on a GPU, let cuDNN autotune (not deterministic) instead of the engine's deterministic kernels",
+    )
     parser.add_argument("--data", help="CCPD root for the patches (default: synthetic)")
     parser.add_argument(
         "--profile", default="cpu", help="the profile whose resolved settings are the engine's default (default: cpu)"
@@ -207,14 +232,22 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        deterministic_cuda()  # as the engine trains there
+        if args.cudnn_benchmark:
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
     plates = load_plates(data_root(args.data, 200), "train", PlateProtocol(), progress=False)
     patches = PlatePatches(plates, 64)
-    default = engine_default(args.profile)
-    native, why = native_bf16("cpu")
+    default = engine_default(args.profile, device)
+    native, why = native_bf16(device)
     # the bf16 peak only where bf16 is native: emulated, one 2048² product takes minutes (and no bf16 row runs)
     dtypes = {"fp32": torch.float32} | ({"bf16": torch.bfloat16} if native else {})
-    peaks = {k: matmul_peak(dtype) for k, dtype in dtypes.items()}
+    peaks = {k: matmul_peak(dtype, device) for k, dtype in dtypes.items()}
     machine = {
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "cudnn_benchmark": bool(device.type == "cuda" and torch.backends.cudnn.benchmark),
         "cpu": cpu_name(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16_flags": sorted(set(BF16_CPU_FLAGS) & cpu_flags()),
@@ -226,9 +259,9 @@ def main() -> None:
         "steps": args.steps,
         "rounds": args.rounds,
     }
-    print(f"{machine['cpu']}; {why}")
+    print(f"{machine['gpu'] or machine['cpu']}; {why}")
     print(
-        f"threads {args.threads}, batch {args.batch}; matmul peak fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 "
+        f"{device}, threads {args.threads}, batch {args.batch}; matmul peak fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 "
         + (f"{peaks['bf16'] / 1e9:.1f} GFLOP/s" if native else "not measured (emulated)")
     )
     print(
@@ -241,14 +274,14 @@ def main() -> None:
     settings += [
         (setting_name(cl, bf16, False), None, cl, bf16, False) for bf16 in (False, True) for cl in (False, True)
     ]
-    if not args.no_compile:
-        settings += [(setting_name(True, bf16, True), None, True, bf16, True) for bf16 in (False, True)]
+    if not args.no_compile:  # at the engine's precision: each compile row compiles twice
+        settings.append((setting_name(True, default["bf16"], True), None, True, default["bf16"], True))
     default_name = setting_name(default["channels_last"], default["bf16"], default["compile"])
     best: dict[tuple[str, str], dict] = {}  # the fastest round of each (loss, setting): load only ever slows a step
     folders: dict[tuple[str, str], str] = {}
     for round_ in range(args.rounds):  # rounds interleave the settings, so a burst of load hits one round of each
         if round_:
-            peaks = {k: max(peaks[k], matmul_peak(dtype)) for k, dtype in dtypes.items()}
+            peaks = {k: max(peaks[k], matmul_peak(dtype, device)) for k, dtype in dtypes.items()}
         for loss_name, make_loss in losses.items():
             for name, factory, channels_last, bf16, compile_ in settings:
                 if bf16 and not native:
@@ -264,11 +297,14 @@ def main() -> None:
                         args.steps,
                         channels_last,
                         bf16,
+                        device,
                         folder,
                         ("cold", "warm") if round_ == 0 else ("warm",),
                     )
                 else:
-                    result = measure(make_model(), make_loss(), patches, args.batch, args.steps, channels_last, bf16)
+                    result = measure(
+                        make_model(), make_loss(), patches, args.batch, args.steps, channels_last, bf16, device
+                    )
                 key = (loss_name, name)
                 if key in best:
                     result["compile_s"] = best[key].get("compile_s")  # the first round's cold and warm compiles
