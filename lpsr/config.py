@@ -89,9 +89,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when present, else CPU
     threads: int = 2  # CPU threads (on a loaded 2-core machine 1 can beat 2)
-    # bf16 autocast: "auto" turns it on where the device computes bf16 natively (CUDA with bf16,
-    # a CPU with AVX-512-bf16 or AMX) and off elsewhere (emulated, 20x slower on AVX2-only CPUs);
-    # true/false force it (lpsr.precision)
+    # bf16 autocast: "auto" turns it on where a CPU computes bf16 natively (AVX-512-bf16 or AMX)
+    # and off elsewhere (emulated, 20x slower on AVX2-only CPUs; on a GPU the step is bound by
+    # kernel launches, and fp32 measured faster); true/false force it (lpsr.precision)
     bf16: bool | str = "auto"
     channels_last: bool = True
     # the CPU kernels torch uses: "native", or "avx2" to train on an AVX-512 CPU as an AVX2-only one

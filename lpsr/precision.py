@@ -3,10 +3,14 @@
 `train.bf16` takes `auto`, `true` or `false`; `auto` is decided by what the hardware can do,
 never by a default tuned to one machine:
 
-- bf16 autocast pays only where the device computes bf16 natively: a CUDA GPU that supports it
-  (Ampere and later), a CPU with AVX-512-bf16 or AMX. Elsewhere (an AVX2-only CPU, an older GPU)
-  PyTorch emulates bf16 and the same training runs many times slower than in fp32, so `auto`
-  means fp32 there.
+- On a CPU, bf16 autocast pays only where the CPU computes bf16 natively (AVX-512-bf16 or AMX).
+  Elsewhere (an AVX2-only CPU) PyTorch emulates bf16 and the same training runs many times slower
+  than in fp32, so `auto` means fp32 there.
+- On a GPU, `auto` means fp32 (which cuDNN computes as TF32 on Ampere and later): the paper's
+  network is small (2M parameters on 8x8 inputs), so a training step there is bound by kernel
+  launches and host work, not arithmetic, and bf16 autocast only adds cast kernels. On an H200 at
+  the paper's batch of 128, bf16 trained 20-31% slower than fp32 in each of two
+  measurements (bench/train_speed.py --device cuda); `train.bf16=true` still forces it.
 - `train.compile` (true or false) wraps the model in torch.compile, falling back to eager with a
   warning when compiling fails; it is off by default (see `resolve_compile`).
 
@@ -98,6 +102,8 @@ def resolve_bf16(setting, device: str | torch.device = "auto") -> tuple[bool, st
     """(bf16 autocast on or off, why) for a `train.bf16` setting (auto, true or false) on `device`."""
     if not (isinstance(setting, bool) or setting == "auto"):
         raise ValueError(f"train.bf16 must be auto, true or false, got {setting!r}")
+    if setting == "auto" and as_device(device).type == "cuda":
+        return False, "auto: fp32 on a GPU, where this engine's step is bound by kernel launches, not arithmetic"
     native, why = native_bf16(device)
     if setting == "auto":
         return native, f"auto: {why}"

@@ -39,6 +39,14 @@ def test_auto_bf16_follows_the_cpu(cpu_with):
         resolve_bf16("yes", "cpu")
 
 
+def test_auto_bf16_is_fp32_on_a_gpu(monkeypatch):
+    """Asked of no GPU in particular: the answer does not depend on one (lpsr.precision)."""
+    on, why = resolve_bf16("auto", "cuda")
+    assert on is False and "kernel launches" in why
+    monkeypatch.setattr(precision, "native_bf16", lambda device: (True, "a GPU that computes bf16"))
+    assert resolve_bf16(True, "cuda") == (True, "set true")
+
+
 def test_compile_is_off_unless_set():
     assert load_config("cpu").train.compile is False and resolve_compile(False)[0] is False
     assert resolve_compile(True) == (True, "set true")
