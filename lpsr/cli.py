@@ -231,7 +231,7 @@ def _eval_command(sub) -> None:
     p.add_argument(
         "--device",
         default="auto",
-        help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N; bf16 where the device computes it natively",
+        help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N; in the precision train.bf16=auto gives there",
     )
     p.add_argument("--ocr", action="store_true", help="also read every SR plate with PaddleOCR (PP-OCRv4, offline)")
     p.add_argument("--ocr-model", help="a PaddleOCR model folder (default: PP-OCRv4 mobile from the rapidocr wheel)")
