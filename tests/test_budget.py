@@ -18,6 +18,7 @@ from lpsr.study.budget import (
     weight_findings,
     weight_table,
 )
+from lpsr.study.findings import NOT_TESTABLE, budget_claims
 from lpsr.study.methods import method_config
 
 
@@ -220,3 +221,16 @@ def test_the_weight_findings_report_the_test_score_of_the_setting_validation_sel
     assert weight_claims(below, "notebooks/09_budget")[0]["verdict"] == "not reproduced"
     none = weight_findings(below.loc[["ours-mse"]])
     assert none["weight_val"].startswith("The sweep has no finished") and none["weight_distances"] == "no distance"
+
+
+def test_a_sweep_with_a_diverged_run_claims_no_trend():
+    frame = _frame([21.8, 22.9], [(-2.7, -3.1, -2.5), (-4.0, -4.1, -3.5)], its=(1000, 2000))
+    frame["diverged"] = None
+    frame.loc["ours-pecl-2000", "diverged"] = 735  # the checkpoint selected before iteration 735, as at 1,000
+    assert gap_trend(frame) == "diverged"
+    found = budget_findings(frame)
+    assert found["trend"] == (
+        "Runs diverged (a loss over `train.divergence` times its running mean): PECL at 2,000 iterations (at iteration 735)."
+    )
+    assert "not measured here" in found["steps"]
+    assert budget_claims(frame, "notebooks/09_budget")[0]["verdict"] == NOT_TESTABLE

@@ -103,8 +103,11 @@ def _scored_rows(scored: dict) -> pd.DataFrame:
         row["error"] = s.error
         done = run_summary(s.run) if s.run else {}
         row["val_psnr_y"] = done["best"]["val_psnr_y"] if s.run else None
-        # the iterations this run trained itself: all of them, or those after the shorter run it branched from
-        row["trained"] = row["iterations"] - (done.get("branched_from") or {}).get("iteration", 0)
+        row["diverged"] = (done.get("diverged") or {}).get("iteration")  # where a diverged run ended
+        # the iterations this run trained itself: all of them (up to a divergence), or those after the
+        # shorter run it branched from
+        start = (done.get("branched_from") or {}).get("iteration", 0)
+        row["trained"] = done.get("iterations", row["iterations"]) - start
         row |= {k: v for k, v in (s.summary or {}).items() if k.startswith(("psnr", "ocr")) and isinstance(v, float)}
         rows.append(row)
     return pd.DataFrame(rows).set_index("name")
@@ -243,11 +246,20 @@ def schedule_findings(check: pd.DataFrame) -> str:
 
 def gap_trend(frame: pd.DataFrame) -> str:
     """How the paired PECL - MSE difference in test PSNR-Y moves from the smallest budget to the
-    largest: "rises" or "falls" when the two 95% intervals do not overlap, else "holds"."""
+    largest: "rises" or "falls" when the two 95% intervals do not overlap, else "holds";
+    "diverged" when a run of the sweep diverged (its row holds a checkpoint from before the
+    divergence, not a run of its budget)."""
+    if not diverged_rows(frame).empty:
+        return "diverged"
     pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
     if len(pecl) < 2:
         return "holds"
     return _move(pecl.iloc[0], pecl.iloc[-1])
+
+
+def diverged_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The sweep's rows whose run diverged (`train.divergence`) before its budget."""
+    return frame[frame["diverged"].notna()] if "diverged" in frame else frame.iloc[:0]
 
 
 def _move(before, after) -> str:
@@ -379,6 +391,7 @@ def budget_findings(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> dict[
         "rises": "The difference rises with budget (the two intervals do not overlap): PECL gains on MSE as training lengthens.",
         "falls": "The difference falls with budget (the two intervals do not overlap): PECL loses ground to MSE as training lengthens.",
         "holds": "The two intervals overlap: on these plates the difference between the losses holds across the budgets measured.",
+        "diverged": _divergence_text(diverged_rows(frame)),  # `steps` says what it means
     }[gap_trend(frame)]
     plateau = mse_plateau(frame, threshold)
     if plateau:
@@ -408,10 +421,22 @@ def budget_findings(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> dict[
         "gap_first": _gap(pecl.iloc[0]) if len(pecl) else "not measured",
         "gap_last": _gap(pecl.iloc[-1]) if len(pecl) else "not measured",
         "trend": trend,
-        "steps": gap_steps(frame),
+        "steps": "Their rows hold the checkpoint validation selected before the divergence, not a run of their "
+        "budget, so how the difference moves with budget is not measured here."
+        if gap_trend(frame) == "diverged"
+        else gap_steps(frame),
         "mse_range": mse_range,
         "plateau": plateau_text,
     }
+
+
+def _divergence_text(diverged: pd.DataFrame) -> str:
+    """Which runs of the sweep diverged, and where."""
+    runs = ", ".join(
+        f"{row['loss']} at {row['iterations']:,} iterations (at iteration {int(row['diverged']):,})"
+        for _, row in diverged.sort_values(["loss", "iterations"]).iterrows()
+    )
+    return f"Runs diverged (a loss over `train.divergence` times its running mean): {runs}."
 
 
 def weight_choice(frame: pd.DataFrame) -> pd.Series | None:

@@ -212,7 +212,7 @@ def budget_claims(frame: pd.DataFrame, chapter: str) -> list[dict]:
     deficit close with a longer budget? The paired PECL − MSE difference at the smallest and the
     largest budget (`budget_sweep`'s rows), and how it moves between them (`gap_trend`): rising
     with the intervals apart, reproduced (the deficit is a small-budget effect); falling apart, not
-    reproduced; else inconclusive."""
+    reproduced; not testable where a run diverged; else inconclusive."""
     pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
     text = "PECL's deficit to MSE is a small-budget effect that closes with longer training (this study's question, not the paper's)"
     if len(pecl) < 2:
@@ -223,7 +223,9 @@ def budget_claims(frame: pd.DataFrame, chapter: str) -> list[dict]:
         return f"{supported(row['diff_psnr_y'], row['diff_ci_low'], row['diff_ci_high'], ' dB')} at {int(row['iterations']):,} iterations"
 
     measured = f"PECL − MSE, test PSNR-Y: {at(first)}, {at(last)}"
-    verdict = {"rises": REPRODUCED, "falls": NOT_REPRODUCED, "holds": INCONCLUSIVE}[gap_trend(frame)]
+    verdict = {"rises": REPRODUCED, "falls": NOT_REPRODUCED, "holds": INCONCLUSIVE, "diverged": NOT_TESTABLE}[
+        gap_trend(frame)
+    ]
     return [claim(text, measured, verdict, chapter)]
 
 
