@@ -226,7 +226,7 @@ def test_the_weight_findings_report_the_test_score_of_the_setting_validation_sel
 def test_a_sweep_with_a_diverged_run_claims_no_trend():
     frame = _frame([21.8, 22.9], [(-2.7, -3.1, -2.5), (-4.0, -4.1, -3.5)], its=(1000, 2000))
     frame["diverged"] = None
-    frame.loc["ours-pecl-2000", "diverged"] = 735  # the checkpoint selected before iteration 735, as at 1,000
+    frame.loc["ours-pecl-2000", "diverged"] = 735  # its row: the checkpoint selected before iteration 735
     assert gap_trend(frame) == "diverged"
     found = budget_findings(frame)
     assert found["trend"] == (

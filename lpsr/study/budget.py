@@ -387,12 +387,20 @@ def budget_findings(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> dict[
     budget, and MSE's plateau."""
     mse = frame[frame["loss"] == "MSE"].dropna(subset=["val_psnr_y"]).sort_values("iterations")
     pecl = frame[frame["loss"] == "PECL"].sort_values("iterations")
-    trend = {
-        "rises": "The difference rises with budget (the two intervals do not overlap): PECL gains on MSE as training lengthens.",
-        "falls": "The difference falls with budget (the two intervals do not overlap): PECL loses ground to MSE as training lengthens.",
-        "holds": "The two intervals overlap: on these plates the difference between the losses holds across the budgets measured.",
-        "diverged": _divergence_text(diverged_rows(frame)),  # `steps` says what it means
-    }[gap_trend(frame)]
+    moved = gap_trend(frame)
+    if moved == "diverged":
+        trend = _divergence_text(diverged_rows(frame))
+        steps = (
+            "Their rows hold the checkpoint validation selected before the divergence, not a run of their "
+            "budget, so how the difference moves with budget is not measured here."
+        )
+    else:
+        trend = {
+            "rises": "The difference rises with budget (the two intervals do not overlap): PECL gains on MSE as training lengthens.",
+            "falls": "The difference falls with budget (the two intervals do not overlap): PECL loses ground to MSE as training lengthens.",
+            "holds": "The two intervals overlap: on these plates the difference between the losses holds across the budgets measured.",
+        }[moved]
+        steps = gap_steps(frame)
     plateau = mse_plateau(frame, threshold)
     if plateau:
         plateau_text = f"MSE stops gaining at {plateau:,} iterations: doubling it adds less than {threshold} dB of validation PSNR-Y."
@@ -421,10 +429,7 @@ def budget_findings(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> dict[
         "gap_first": _gap(pecl.iloc[0]) if len(pecl) else "not measured",
         "gap_last": _gap(pecl.iloc[-1]) if len(pecl) else "not measured",
         "trend": trend,
-        "steps": "Their rows hold the checkpoint validation selected before the divergence, not a run of their "
-        "budget, so how the difference moves with budget is not measured here."
-        if gap_trend(frame) == "diverged"
-        else gap_steps(frame),
+        "steps": steps,
         "mse_range": mse_range,
         "plateau": plateau_text,
     }
