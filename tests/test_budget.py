@@ -1,6 +1,7 @@
 """The budget study: its runs are Table 1's at the profile's own budget, and its conclusions
 (the trend of the paired gap, where MSE stops gaining) follow from the numbers."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -8,6 +9,7 @@ from lpsr.study.ablation import sweep_configs
 from lpsr.study.budget import (
     BUDGETS,
     budget_configs,
+    budget_figure,
     budget_findings,
     budget_table,
     gap_trend,
@@ -234,3 +236,17 @@ def test_a_sweep_with_a_diverged_run_claims_no_trend():
     )
     assert "not measured here" in found["steps"]
     assert budget_claims(frame, "notebooks/09_budget")[0]["verdict"] == NOT_TESTABLE
+
+
+def test_the_budget_figure_marks_a_diverged_run_and_names_it_in_the_legend():
+    frame = _frame([21.8, 22.9], [(-2.7, -3.1, -2.5), (-4.0, -4.1, -3.5)], its=(1000, 2000))
+    frame["diverged"] = None
+    frame.loc["ours-pecl-2000", "diverged"] = 735
+    fig = budget_figure(frame)
+    psnr, ocr, diff = fig.axes
+    hollow = [line for line in psnr.lines if line.get_markerfacecolor() == "white"]
+    assert [list(line.get_xdata()) for line in hollow] == [[2000 * 16]]
+    assert list(hollow[0].get_ydata()) == [frame.loc["ours-pecl-2000", "psnr_y_median"]]
+    assert "diverged" in [t.get_text() for t in psnr.get_legend().get_texts()][-1]
+    assert [list(line.get_ydata()) for line in diff.lines if line.get_markerfacecolor() == "white"] == [[-4.0]]
+    plt.close(fig)

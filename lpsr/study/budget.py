@@ -326,6 +326,7 @@ def budget_figure(frame: pd.DataFrame):
         capsize=4,
     )
     axes[2].axhline(0, color="black", lw=0.8)
+    _mark_diverged(axes, frame)
     titles = (
         "test PSNR-Y (dB), median [95% CI]",
         "test OCR exact (share of plates)",
@@ -342,6 +343,19 @@ def budget_figure(frame: pd.DataFrame):
     axes[0].legend()
     fig.tight_layout()
     return fig
+
+
+def _mark_diverged(axes, frame: pd.DataFrame) -> None:
+    """Hollow markers over the points of runs that diverged before their budget (each holds the
+    checkpoint selected before the divergence, not a run of its budget), named in the legend."""
+    diverged = diverged_rows(frame)
+    columns = ("psnr_y_median", "ocr_exact", "diff_psnr_y")
+    for ax, column in zip(axes, columns):
+        if column not in diverged:
+            continue
+        points = diverged.dropna(subset=[column])
+        ax.plot(points["patches"], points[column], "o", mfc="white", mec="black", ms=7, zorder=3,
+                label="diverged: its checkpoint from before the divergence")
 
 
 def budget_curves(frame: pd.DataFrame, runs_dir: str | Path):
