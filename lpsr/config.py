@@ -99,6 +99,9 @@ class TrainConfig:
     cpu_kernels: str = "native"
     compile: bool = False  # torch.compile the model (eager if compiling fails); on a CPU it does not repay its compile time within a run
     divergence: float = 1e4  # stop when the loss exceeds this multiple of its lowest running mean
+    # clip the model's gradient to this global norm before each step (the pre-clip norm is logged as
+    # grad_norm); 0: no clipping, as the paper
+    grad_clip: float = 0.0
 
     def stable_until(self) -> int:
         """The iteration at which a wsd schedule starts to decay (after the warm-up)."""
@@ -127,6 +130,8 @@ class RunConfig:
             semantic["loss"].pop("gan_select")
         if semantic["train"]["cpu_kernels"] == "native":  # added later: native runs keep their ids
             semantic["train"].pop("cpu_kernels")
+        if not semantic["train"]["grad_clip"]:  # added later: unclipped runs keep their ids
+            semantic["train"].pop("grad_clip")
         if semantic["train"]["schedule"] == "cosine":  # added later: cosine runs keep their ids
             for key in ("schedule", "decay"):
                 semantic["train"].pop(key)
@@ -319,6 +324,7 @@ def _value_rules(config: RunConfig) -> dict[str, tuple]:
         "train.schedule": one_of(SCHEDULES),
         "train.decay": ((lambda value: 0 < value <= 1), "in (0, 1]"),
         "train.min_lr": at_least(0),
+        "train.grad_clip": at_least(0),
         "train.val_every": at_least(1),
         "train.seed": seed,
         "train.device": (

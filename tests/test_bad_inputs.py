@@ -804,6 +804,7 @@ CONFIG = [
         "config-flag-not-a-bool", "train.val_early=maybe", r"train\.val_early must be true or false, got 'maybe'"
     ),
     _config_case("config-divergence-below-1", "train.divergence=0.5", r"train\.divergence must be above 1"),
+    _config_case("config-grad-clip-negative", "train.grad_clip=-1", r"train\.grad_clip must be at least 0, got -1"),
     _config_case("config-unknown-model", "model.name=nope", r"model\.name must be one of bicubic, lpsr, srcnn"),
     _config_case("config-unsupported-scale", "model.scale=3", r"model\.scale must be one of 2, 4, 8, got 3"),
     _config_case(

@@ -118,6 +118,23 @@ def test_non_finite_loss_stops_with_a_message(tmp_path, synthetic_root, monkeypa
         train(load_config("smoke"), tmp_path, progress=False)
 
 
+def test_grad_clip_bounds_the_step_and_logs_the_norm_before_it(tmp_path, synthetic_root, monkeypatch):
+    real_step, norms = torch.optim.Adam.step, []
+
+    def step(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item())
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    config = load_config("smoke", overrides=["train.iterations=4", "train.grad_clip=1e-3"])
+    assert config.run_id() != load_config("smoke", overrides=["train.iterations=4"]).run_id()
+    assert load_config("smoke", overrides=["train.grad_clip=0"]).run_id() == load_config("smoke").run_id()
+    steps, _ = read_log(train(config, tmp_path, progress=False))
+    assert len(norms) == 4 and max(norms) <= 1e-3 * 1.0001  # every step takes the clipped gradient
+    assert all(s["grad_norm"] > 1e-3 for s in steps)  # the log keeps the norm before clipping
+
+
 def test_exploding_loss_stops_as_divergence(tmp_path, synthetic_root, monkeypatch):
     import lpsr.losses.pecl as losses_module
 

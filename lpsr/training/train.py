@@ -435,6 +435,8 @@ def _step(run: Run, state: TrainState, iteration: int) -> dict:
     if run.world > 1:  # DDP averages the model's gradients; the loss's own parameters are averaged here
         for p in run.loss_fn.trainable:
             dist.all_reduce(p.grad, op=dist.ReduceOp.AVG)
+    if config.train.grad_clip:
+        terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(run.model.parameters(), config.train.grad_clip).item()
     run.optimizer.step()
     terms |= run.loss_fn.after_step(sr.detach().float(), hr)  # PECL's weight clipping, a GAN's discriminator step
     run.scheduler.step()
