@@ -6,12 +6,13 @@ checkpoint on validation and scores it once on the test plates
 (`lpsr.study.compare.train_and_score`). It returns one row per run and, for each budget, the
 paired PECL - MSE difference over the same test plates with its 95% bootstrap interval.
 
-By default the runs share one schedule (`train.schedule=wsd`: warm-up, the lr held, a linear
-decay over each run's last fifth; Hägele et al. 2024): each budget's run starts from the stable
-phase of the budget below it and trains only the rest, about 9.4k iterations for budgets of 1k to
-8k instead of 15k. `schedule_check` compares, on the profile's own budget, the score this selects
-with the one a separate cosine run (Table 1's) selects; `schedule="cosine"` trains every budget
-separately.
+Training time is spent once where the runs can share one schedule (`train.schedule=wsd`: warm-up,
+the lr held, a linear decay over each run's last fifth; Hägele et al. 2024): each budget's run then
+starts from the stable phase of the budget below it and trains only the rest, about 9.4k iterations
+for budgets of 1k to 8k instead of 15k. `schedule_check` trains both schedules at the profile's own
+budget and compares the scores they select; `chosen_schedule` takes the shared one only where
+they agree for both losses, and otherwise trains every budget as a separate cosine run (the
+paper's schedule).
 
 `weight_sweep` asks the same question of the contrastive weight at the profile's own budget: the
 headline PECL at each w_contrastive of `CONTRASTIVE_WEIGHTS` (and each distance) against MSE,
@@ -51,7 +52,7 @@ WEIGHT_DISTANCES = {"smoke": ("l1", "l2"), "cpu": ("l1", "l2"), "paper": ("l1", 
 
 
 def budget_configs(
-    profile: str, data: str | None, budgets=None, overrides: list[str] = (), schedule: str = "wsd"
+    profile: str, data: str | None, budgets=None, overrides: list[str] = (), schedule: str = "cosine"
 ) -> dict[str, RunConfig]:
     """`ours-mse-<it>` and `ours-pecl-<it>` for each budget (iterations) of the profile, shortest
     first (so that with wsd each run can branch from the one before), with `schedule`."""
@@ -73,9 +74,10 @@ def budget_sweep(
     overrides: list[str] = (),
     ocr: bool = True,
     progress: bool = True,
-    schedule: str = "wsd",
+    schedule: str = "cosine",
 ) -> pd.DataFrame:
-    """Train (or reuse) and score both losses at every budget; write `out/budget.csv`.
+    """Train (or reuse) and score both losses at every budget with `schedule` (`chosen_schedule`);
+    write `out/budget.csv`.
 
     One row per run: loss, iterations, patches seen, the best validation PSNR-Y (which selected
     the checkpoint), test medians with 95% intervals, OCR scores; PECL rows also carry the
@@ -176,72 +178,100 @@ def weight_sweep(
 
 
 def schedule_check(
-    frame: pd.DataFrame,
     profile: str = "cpu",
     data: str | None = None,
     runs_dir: str | Path = "runs",
     out: str | Path = "budget",
     overrides: list[str] = (),
+    ocr: bool = True,
     progress: bool = True,
 ) -> pd.DataFrame:
     """The shared schedule against a separate cosine run at the profile's own budget, for each
-    loss: `budget_sweep`'s wsd row beside Table 1's run (the same method and recipe with cosine
-    annealing), their best validation PSNR-Y, and the paired wsd - cosine difference in test
-    PSNR-Y over the same plates. `same` when validation differs by less than SAME_DB and the
-    paired interval reaches within SAME_DB of zero. Scored without OCR into `out/<name>-cosine/`."""
+    loss: the wsd run (`budget_sweep`'s at that budget, scored into `out/<name>/` with OCR as the
+    sweep scores it) beside Table 1's run (the same method and recipe with cosine annealing, scored
+    without OCR into `out/<name>-cosine/`): their best validation PSNR-Y, where the wsd run
+    diverged, and the paired wsd - cosine difference in test PSNR-Y over the same plates. `same`
+    when neither diverged, validation differs by less than SAME_DB and the paired interval reaches
+    within SAME_DB of zero. `chosen_schedule` reads it."""
     out, iterations = Path(out), load_config(profile).train.iterations
-    names = {loss: f"{method}-{iterations}" for method, loss in LOSS_LABELS.items()}
-    unchecked = pd.DataFrame()
-    if (frame["schedule"] == "cosine").all():
-        unchecked.attrs["reason"] = "every budget here is a separate cosine run"
-        return unchecked
-    if frame.reindex(list(names.values()))["run"].isna().any():
-        unchecked.attrs["reason"] = f"a run at {iterations:,} iterations did not finish"
-        return unchecked
-    configs = budget_configs(profile, data, [iterations], overrides, schedule="cosine")
-    scored = train_and_score({f"{name}-cosine": c for name, c in configs.items()}, runs_dir, out, False, progress)
+    wsd = _scored_rows(
+        train_and_score(budget_configs(profile, data, [iterations], overrides, "wsd"), runs_dir, out, ocr, progress)
+    )
+    cosine = budget_configs(profile, data, [iterations], overrides, schedule="cosine")
+    scored = train_and_score({f"{name}-cosine": c for name, c in cosine.items()}, runs_dir, out, False, progress)
     rows = []
-    for loss, name in names.items():
-        cosine = scored[f"{name}-cosine"]
-        if cosine.run is None:
+    for method, loss in LOSS_LABELS.items():
+        name = f"{method}-{iterations}"
+        row = {"loss": loss, "iterations": iterations, "diverged": wsd.loc[name, "diverged"], "same": False}
+        runs = (wsd.loc[name, "run"], scored[f"{name}-cosine"].run)
+        if runs[0] is None or runs[1] is None:
+            row["error"] = wsd.loc[name, "error"] or scored[f"{name}-cosine"].error
+            rows.append(row)
             continue
         per_plate = read_per_plate(out, (name, f"{name}-cosine"))
         diff = paired_difference(per_plate[name]["psnr_y"].to_numpy(), per_plate[f"{name}-cosine"]["psnr_y"].to_numpy())
-        val = (frame.loc[name, "val_psnr_y"], run_summary(cosine.run)["best"]["val_psnr_y"])
-        row = {"loss": loss, "iterations": iterations, "val_wsd": val[0], "val_cosine": val[1]}
-        row |= {"test_wsd": frame.loc[name, "psnr_y_median"], "test_cosine": cosine.summary["psnr_y_median"]}
+        val = (wsd.loc[name, "val_psnr_y"], run_summary(runs[1])["best"]["val_psnr_y"])
+        row |= {"val_wsd": val[0], "val_cosine": val[1]}
+        row |= {
+            "test_wsd": wsd.loc[name, "psnr_y_median"],
+            "test_cosine": scored[f"{name}-cosine"].summary["psnr_y_median"],
+        }
         row |= {"diff": diff["median_diff"], "diff_ci_low": diff["ci_low"], "diff_ci_high": diff["ci_high"]}
-        row["same"] = bool(abs(val[0] - val[1]) < SAME_DB and diff["ci_low"] < SAME_DB and diff["ci_high"] > -SAME_DB)
+        row["same"] = bool(
+            missing(row["diverged"])
+            and abs(val[0] - val[1]) < SAME_DB
+            and diff["ci_low"] < SAME_DB
+            and diff["ci_high"] > -SAME_DB
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def schedule_findings(check: pd.DataFrame) -> str:
-    """One sentence (Markdown) on `schedule_check`: whether the shared schedule selected the score
-    the separate cosine run selected, loss by loss, with the numbers."""
-    if check.empty:
-        return f"No check of the shared schedule against a cosine run here: {check.attrs.get('reason', 'no run to compare')}."
-    parts = [
-        f"{row['loss']} {row['val_wsd']:.2f} against {row['val_cosine']:.2f} dB best validation PSNR-Y and "
-        f"{difference(row['diff'], row['diff_ci_low'], row['diff_ci_high'])} in test PSNR-Y"
-        for _, row in check.iterrows()
-    ]
-    apart = check[~check["same"]]
-    if apart.empty:
-        verdict = f"both within {SAME_DB} dB on validation and on test: the shared schedule selects the score a separate run selects"
-    else:
-        higher, lower = (apart["val_wsd"] > apart["val_cosine"]).all(), (apart["val_wsd"] < apart["val_cosine"]).all()
-        direction = "higher than" if higher else "lower than" if lower else "differently from"
-        verdict = (
-            f"{', '.join(apart['loss'])} not within {SAME_DB} dB: the shared schedule scores {direction} a separate "
-            "cosine run, so the budgets above are not Table 1's numbers at their budget, while MSE and PECL "
-            "are compared under one schedule at every budget"
+def chosen_schedule(check: pd.DataFrame, requested: str = "auto") -> str:
+    """The schedule `budget_sweep` trains with: `requested` when it is "wsd" or "cosine"; for
+    "auto", the shared schedule (wsd) only where `schedule_check` shows that it selects the score a
+    separate cosine run selects for both losses, else a separate cosine run per budget."""
+    if requested != "auto":
+        return requested
+    return "wsd" if len(check) == len(LOSS_LABELS) and check["same"].all() else "cosine"
+
+
+def schedule_findings(check: pd.DataFrame, schedule: str) -> str:
+    """Sentences (Markdown) on `schedule_check`: whether the shared schedule selected the score
+    the separate cosine run selected, loss by loss, with the numbers, and so which schedule the
+    budgets were trained with (`schedule`)."""
+    parts = []
+    for _, row in check.iterrows():
+        if not missing(row.get("error")):
+            parts.append(f"{row['loss']} not compared ({row['error']})")
+            continue
+        diverged = (
+            ""
+            if missing(row["diverged"])
+            else f", its shared-schedule run diverged at iteration {int(row['diverged']):,}"
         )
+        parts.append(
+            f"{row['loss']} {row['val_wsd']:.2f} against {row['val_cosine']:.2f} dB best validation PSNR-Y and "
+            f"{difference(row['diff'], row['diff_ci_low'], row['diff_ci_high'])} in test PSNR-Y{diverged}"
+        )
+    apart = check[~check["same"]]
     iterations = int(check["iterations"].iloc[0])
-    return (
+    said = (
         f"At {iterations:,} iterations, the shared schedule's run against the separate cosine run (Table 1's; "
-        f"paired test difference wsd − cosine): {'; '.join(parts)}; {verdict}."
+        f"paired test difference wsd − cosine): {'; '.join(parts)}. "
     )
+    if apart.empty:
+        said += f"Both are within {SAME_DB} dB on validation and on test: the shared schedule selects the score a separate run selects"
+    else:
+        said += f"{' and '.join(apart['loss'])} not within {SAME_DB} dB: the shared schedule does not select what a separate cosine run selects"
+    tail = {
+        (True, "wsd"): ", so the budgets share its stable phase.",
+        (False, "wsd"): ", so the budgets above are not Table 1's numbers at their budget, while MSE and PECL are "
+        "compared under one schedule at every budget.",
+        (False, "cosine"): ", so every budget is trained as a separate run with a cosine schedule over that budget.",
+        (True, "cosine"): "; every budget is a separate cosine run all the same (the chapter's `schedule` parameter).",
+    }[apart.empty, schedule]
+    return said + tail
 
 
 def gap_trend(frame: pd.DataFrame) -> str:
@@ -354,8 +384,16 @@ def _mark_diverged(axes, frame: pd.DataFrame) -> None:
         if column not in diverged:
             continue
         points = diverged.dropna(subset=[column])
-        ax.plot(points["patches"], points[column], "o", mfc="white", mec="black", ms=7, zorder=3,
-                label="diverged: its checkpoint from before the divergence")
+        ax.plot(
+            points["patches"],
+            points[column],
+            "o",
+            mfc="white",
+            mec="black",
+            ms=7,
+            zorder=3,
+            label="diverged: its checkpoint from before the divergence",
+        )
 
 
 def budget_curves(frame: pd.DataFrame, runs_dir: str | Path):
@@ -429,7 +467,9 @@ def budget_findings(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> dict[
     per_loss = frame.groupby("loss")[["trained", "iterations"]].sum().max()
     return {
         "trained": f"{per_loss['trained']:,.0f} iterations trained per loss for all the budgets, against "
-        f"{per_loss['iterations']:,.0f} as separate runs",
+        f"{per_loss['iterations']:,.0f} as separate runs"
+        if shared
+        else f"{per_loss['trained']:,.0f} iterations trained per loss for all the budgets",
         "budgets": ", ".join(f"{it:,}" for it in sorted(frame["iterations"].unique())),
         "schedule": "the budgets share one schedule (warm-up, the learning rate held, a linear decay over each run's "
         "last fifth), each run starting from the stable phase of the budget below it, not the paper's cosine annealing"
