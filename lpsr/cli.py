@@ -302,12 +302,22 @@ def main(argv: list[str] | None = None) -> None:
     exits 128 + its number (130 for Ctrl-C, 143 for SIGTERM) once the checkpoint is written."""
     from lpsr.data.plates import DataError
     from lpsr.files import CheckpointError
+    from lpsr.training.sharing import RunLockedError
     from lpsr.training.train import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DataError, TrainingError, CheckpointError, CCPDNameError, OSError, ValueError, KeyError) as error:
+    except (
+        DataError,
+        TrainingError,
+        RunLockedError,
+        CheckpointError,
+        CCPDNameError,
+        OSError,
+        ValueError,
+        KeyError,
+    ) as error:
         print(f"lpsr {args.command}: error: {_one_line(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as error:

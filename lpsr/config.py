@@ -88,7 +88,7 @@ class TrainConfig:
     val_early: bool = True  # also at 10, 20, 50, 100, 200, ... below val_every (for log-axis curves)
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when present, else CPU
-    threads: int = 2  # CPU threads (on a loaded 2-core machine 1 can beat 2)
+    threads: int = 0  # CPU threads; 0: this process's share of its usable cores (lpsr.training.sharing)
     # bf16 autocast: "auto" turns it on where a CPU computes bf16 natively (AVX-512-bf16 or AMX)
     # and off elsewhere (emulated, 20x slower on AVX2-only CPUs; on a GPU the step is bound by
     # kernel launches, and fp32 measured faster); true/false force it (lpsr.precision)
@@ -331,7 +331,7 @@ def _value_rules(config: RunConfig) -> dict[str, tuple]:
             (lambda value: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value) is not None),
             "auto, cpu, mps, cuda or cuda:N",
         ),
-        "train.threads": at_least(1),
+        "train.threads": at_least(0),
         "train.bf16": ((lambda value: isinstance(value, bool) or value == "auto"), "auto, true or false"),
         "train.cpu_kernels": one_of(tuple(CPU_KERNEL_ENV)),
         "train.divergence": ((lambda value: value > 1), "above 1 (a multiple of the lowest running loss)"),

@@ -44,6 +44,37 @@ def test_a_finished_run_is_returned_without_training(smoke_run):
     assert (run_dir / "done.json").stat().st_mtime_ns == stamp
 
 
+def test_a_run_another_live_process_trains_is_refused_and_left_intact(smoke_run):
+    import subprocess
+    import sys
+
+    from lpsr.training.sharing import RunLockedError
+
+    run_dir, runs = smoke_run
+    done = run_dir / "done.json"
+    kept = done.read_bytes()
+    done.unlink()  # as if unfinished: a second command would train it
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import time\nfrom lpsr.training.sharing import RunLock\nwith RunLock({str(run_dir)!r}):\n    print('locked', flush=True)\n    time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        last = (run_dir / "last.pt").read_bytes()
+        with pytest.raises(RunLockedError, match=f"pid and host: {holder.pid} "):
+            train(load_config("smoke"), runs, progress=False)
+        assert (run_dir / "last.pt").read_bytes() == last
+    finally:
+        holder.kill()
+        holder.wait()
+        done.write_bytes(kept)
+
+
 @pytest.mark.parametrize("method", [None, "esrgan"])  # ESRGAN: the GAN phase (its discriminator) starts at 3
 def test_training_is_deterministic_and_resumes(tmp_path, synthetic_root, monkeypatch, method):
     """3 iterations, SIGTERM, resume for 3 more == 6 straight (same weights)."""

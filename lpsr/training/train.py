@@ -38,7 +38,7 @@ import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -61,8 +61,10 @@ from lpsr.models import build_model, count_parameters
 from lpsr.precision import CPU_KERNEL_ENV, CompiledOrEager, as_device, runs_cpu_kernels
 from lpsr.seeding import deterministic_cuda, seed_everything
 from lpsr.training.runs import environment, run_config, run_dir_for, truncate_log
+from lpsr.training.sharing import MachineShare, RunLock
 
 STABLE = "stable.pt"  # a wsd run's state where its decay begins
+SHARE_CHECK_EVERY = 10  # iterations between looks at the trainings sharing this machine
 
 
 class TrainingError(RuntimeError):
@@ -227,26 +229,38 @@ def train(
     if not runs_cpu_kernels(config.train.cpu_kernels):
         return _train_in_child(config, runs_dir, progress, retrain, list(branch_from))
     seed_everything(config.train.seed)
-    torch.set_num_threads(config.train.threads)
-    run = _set_up(config, runs_dir, progress, retrain)
-    if isinstance(run, Path):
-        return run
-    # resume from the newest whole checkpoint, if any (a new wsd run: from a shorter run's stable phase)
-    says = progress and run.main  # where it resumes from, said at the command line (a chapter keeps quiet)
-    if not retrain:
-        _branch(run, branch_from, says)
-    state = TrainState() if retrain else _resume(run, says)
-    _record_start(run, state)
-    total = config.train.iterations
+    with MachineShare(config.train.threads) as share:
+        torch.set_num_threads(share.threads())
+        run = _set_up(config, runs_dir, progress, retrain)
+        if isinstance(run, Path):
+            return run
+        with RunLock(run.run_dir) if run.main else nullcontext():
+            # resume from the newest whole checkpoint, if any (a new wsd run: from a shorter run's stable phase)
+            says = progress and run.main  # where it resumes from, said at the command line (a chapter keeps quiet)
+            if not retrain:
+                _branch(run, branch_from, says)
+            state = TrainState() if retrain else _resume(run, says)
+            _record_start(run, state)
+            started = time.perf_counter()
+            _train_loop(run, state, share, progress)
+            # finish: done.json says the run is complete
+            return _finish(run, state, time.perf_counter() - started)
+
+
+def _train_loop(run: Run, state: TrainState, share: MachineShare, progress: bool) -> None:
+    """Iterate from `state.iteration` to the end (or a divergence), logging, validating and
+    checkpointing; a signal stops it with `TrainingStopped` once its checkpoint is written."""
+    config, total = run.config, run.config.train.iterations
     validations = validation_points(total, config.train.val_every, config.train.val_early)
     stable = config.train.stable_until() if config.train.schedule == "wsd" else None
     log = open(run.run_dir / "log.jsonl", "a", encoding="utf-8") if run.main else open(os.devnull, "w")
     quiet, name = not (progress and run.main), run.run_dir.name
     bar = tqdm(range(state.iteration, total), initial=state.iteration, total=total, desc=name, disable=quiet, unit="it")
-    started = time.perf_counter()
     with _stop_on_signals(state), log, bar:
         run.model.train()
         for iteration in bar:
+            if iteration % SHARE_CHECK_EVERY == 0:  # follow the machine's share as trainings start and end
+                torch.set_num_threads(share.threads())
             # step: one batch of patches, the loss (eq. 19 for PECL), the optimiser, the loss's own step
             record = _step(run, state, iteration)
             if state.divergence is not None:
@@ -270,8 +284,6 @@ def train(
                 _checkpoint(run, state, STABLE)
             if state.stop is not None:
                 raise TrainingStopped(state.stop, done, run.run_dir)
-    # finish: done.json says the run is complete
-    return _finish(run, state, time.perf_counter() - started)
 
 
 def _train_in_child(config: RunConfig, runs_dir, progress: bool, retrain: bool, branch_from: list) -> Path:
@@ -448,6 +460,7 @@ def _step(run: Run, state: TrainState, iteration: int) -> dict:
         "lr": used_lr,
         "samples_per_s": config.train.batch_size / step_s,
         "data_share": data_s / step_s,
+        "threads": torch.get_num_threads(),
     }
 
 
