@@ -1,6 +1,6 @@
 """Whole-plate inference and OCR throughput on this machine.
 
-    .venv/bin/python bench/infer_speed.py --data ../shared/data/ccpd-mini [--threads 2] [--repeats 3] [--json PATH]
+    .venv/bin/python bench/infer_speed.py --data ../shared/data/ccpd-mini [--threads N] [--repeats 3] [--json PATH]
 
 On the test split's plates (whole plates, x8): plates/s of the LPSR model (untrained weights:
 speed does not depend on them) in fp32 eager and with each engine setting (channels_last,
@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from train_speed import cpu_name  # noqa: E402
 
 from lpsr.precision import native_bf16  # noqa: E402
+from lpsr.training.sharing import usable_cores
 
 
 def best_rate(function, n: int, repeats: int, first: dict | None = None) -> float:
@@ -52,7 +53,7 @@ def best_rate(function, n: int, repeats: int, first: dict | None = None) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="CCPD root (default: synthetic)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=usable_cores(), help="default: the cores this process may use")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true", help="leave out the compile rows")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")

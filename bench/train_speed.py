@@ -1,6 +1,6 @@
 """Training throughput on this machine: the project's engine against a plain fp32 eager reference.
 
-    .venv/bin/python bench/train_speed.py [--batch 32] [--steps 8] [--threads 2] [--rounds 3] [--json PATH]
+    .venv/bin/python bench/train_speed.py [--batch 32] [--steps 8] [--threads N] [--rounds 3] [--two-processes] [--json PATH]
     .venv/bin/python bench/train_speed.py --device cuda --batch 128 --profile paper [--cudnn-benchmark]
 
 Prints, for MSE and for PECL (x8, 8x8 -> 64x64 patches, batch 32): samples/s of a plain
@@ -50,6 +50,7 @@ from lpsr.losses.pecl import PECLLoss
 from lpsr.models import build_model
 from lpsr.precision import BF16_CPU_FLAGS, CompiledOrEager, cpu_flags, native_bf16
 from lpsr.seeding import deterministic_cuda
+from lpsr.training.sharing import usable_cores
 
 
 class ReferenceRDB(nn.Module):
@@ -211,7 +212,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=usable_cores(), help="default: the cores this process may use")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument(
         "--cudnn-benchmark",
@@ -227,6 +228,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--rounds", type=int, default=1, help="measure every setting this many times, interleaved, and keep the fastest"
+    )
+    parser.add_argument(
+        "--two-processes",
+        action="store_true",
+        help="also time two trainings at once against one alone (bench/share_speed.py), about 2.5 min",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = parser.parse_args()
@@ -357,12 +363,19 @@ def main() -> None:
                 f"{loss_name:<5} {name + mark:<38} {rate:>10.1f} {rate / reference:>6.2f} {row['data_share']:>9.1%} {flops / 1e9:>13.2f} {row['share_of_peak']:>9.1%} {compiled}"
             )
     print(f"* the engine's default here ({default_name})")
+    shared = None
+    if args.two_processes:
+        from share_speed import print_rows, two_process_rows  # bench/, beside this script
+
+        shared = two_process_rows(batch=args.batch)
+        print_rows(shared)
     if args.json:
         report = {
             "machine": machine,
             "peaks_flop_per_s": peaks,
             "engine_default": default | {"setting": default_name},
             "rows": rows,
+            "two_processes": shared,
         }
         Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
         print(f"wrote {args.json}")
