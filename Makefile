@@ -8,6 +8,7 @@ VENV := .venv
 PROFILE ?= cpu
 DATA ?=
 SMALL_PLATES ?=
+STARTED := $(shell date +%s)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --no-deps rapidocr==3.8.4
 	# paddlex installs opencv-contrib-python, which overwrites cv2: put the headless build back
 	$(VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps opencv-python-headless==5.0.0.93
+	echo $$(( $$(date +%s) - $(STARTED) )) > $(VENV)/.install-seconds
 	touch $@
 
 .PHONY: book test install clean browser lab
@@ -29,10 +31,16 @@ book: $(VENV)/.installed
 lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks
 
-test: $(VENV)/.installed browser
-	$(VENV)/bin/ruff check lpsr tests bench notebooks
-	$(VENV)/bin/ruff format --check lpsr tests bench
-	LPSR_DATA=$(abspath $(DATA)) $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+# each phase's time is printed at the end (install: when this command installed)
+test: $(VENV)/.installed
+	@t0=$$(date +%s); $(MAKE) --no-print-directory browser; t1=$$(date +%s); \
+	$(VENV)/bin/ruff check lpsr tests bench notebooks && $(VENV)/bin/ruff format --check lpsr tests bench; lint=$$?; \
+	t2=$$(date +%s); rc=$$lint; \
+	if [ $$lint = 0 ]; then LPSR_DATA=$(abspath $(DATA)) $(VENV)/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; fi; \
+	t3=$$(date +%s); \
+	if [ $$(stat -c %Y $(VENV)/.installed) -ge $(STARTED) ]; then install="$$(cat $(VENV)/.install-seconds) s"; else install="done before"; fi; \
+	echo "make test phases: install $$install, browser $$((t1 - t0)) s, lint $$((t2 - t1)) s, pytest $$((t3 - t2)) s; total $$((t3 - $(STARTED))) s"; \
+	exit $$rc
 
 # Debian's Chromium for the book's browser check (tests/test_book.py); installed when this is
 # Debian and we are root, otherwise that check is skipped with a message.
