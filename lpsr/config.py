@@ -152,7 +152,7 @@ PROFILES: dict[str, dict] = {
     "smoke": {
         "data": {"synthetic_frames": 120, "val_plates": 8},
         "loss": {"encoder_iterations": 10},
-        "train": {"iterations": 20, "batch_size": 8, "val_every": 10, "bf16": False, "channels_last": False},
+        "train": {"iterations": 20, "batch_size": 4, "val_every": 10, "bf16": False, "channels_last": False},
     },
     # The published book on a 2-core CPU: the paper's recipe, shortened so that the whole book
     # trains in a few hours. At so few iterations the paper's lr (1e-4) leaves the model below
