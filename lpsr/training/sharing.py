@@ -85,7 +85,7 @@ class MachineShare:
 
     def __enter__(self) -> MachineShare:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.entry.write_text(socket.gethostname(), encoding="utf-8")
+        self.entry.touch()
         return self
 
     def __exit__(self, *exc) -> None:

@@ -260,7 +260,9 @@ def _train_loop(run: Run, state: TrainState, share: MachineShare, progress: bool
         run.model.train()
         for iteration in bar:
             if iteration % SHARE_CHECK_EVERY == 0:  # follow the machine's share as trainings start and end
-                torch.set_num_threads(share.threads())
+                threads = share.threads()
+                if threads != torch.get_num_threads():
+                    torch.set_num_threads(threads)
             # step: one batch of patches, the loss (eq. 19 for PECL), the optimiser, the loss's own step
             record = _step(run, state, iteration)
             if state.divergence is not None:
