@@ -13,7 +13,7 @@ STARTED := $(shell date +%s)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e ".[book,ocr,dev]"
+	$(VENV)/bin/python -m pip install --quiet -e ".[book,ocr,export,dev]"
 	# the PP-OCRv4 weights ship in this wheel; its own dependencies are not needed
 	$(VENV)/bin/python -m pip install --quiet --no-deps rapidocr==3.8.4
 	# paddlex installs opencv-contrib-python, which overwrites cv2: put the headless build back

@@ -5,7 +5,8 @@
 On the test split's plates (whole plates, x8): plates/s of the LPSR model (untrained weights:
 speed does not depend on them) in fp32 eager and with each engine setting (channels_last,
 bf16 autocast, both, and channels_last with and without bf16 under torch.compile, whose compile
-time, the first pass over the plates less a steady one, is given apart), of bicubic, and of
+time, the first pass over the plates less a steady one, is given apart), of the same weights
+exported to ONNX and run on onnxruntime (as `lpsr upscale --model x.onnx`), of bicubic, and of
 PaddleOCR reading the HR plates (PP-OCRv4, onnxruntime, batch 1 and 8); and the wall time of a
 full test-split evaluation with OCR of bicubic. `*` marks what `lpsr eval` does here (channels_last,
 bf16 where the CPU computes it natively, eager). `--json PATH` also writes the rows as JSON.
@@ -25,6 +26,7 @@ import torch
 from lpsr.data.plates import PlateProtocol, data_root, load_plates
 from lpsr.evaluation.evaluate import evaluate
 from lpsr.evaluation.ocr import PlateReader
+from lpsr.evaluation.onnx_model import export_onnx, onnx_super_resolve
 from lpsr.inference import super_resolve
 from lpsr.models import build_model
 
@@ -88,6 +90,9 @@ def main() -> None:
                     False,
                 )
             )
+    onnx_file = Path(tempfile.mkdtemp(prefix="lpsr-bench-onnx-")) / "lpsr.onnx"
+    onnx_run = onnx_super_resolve(export_onnx(lpsr, onnx_file, scale=8), threads=args.threads)
+    rows.append(("LPSR ONNX (onnxruntime, fp32)", lambda: onnx_run(plates.lr), False, False))
     rows.append(("bicubic", lambda: super_resolve(build_model("bicubic", 8), plates.lr), False, False))
     results = []
     for name, function, bf16, default in rows:

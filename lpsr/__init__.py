@@ -9,7 +9,18 @@ The folders are the layers of the data flow, each importing only those before it
 data (CCPD names, plate cache, LR degradation, patches, synthetic frames) -> models (one module
 per architecture) -> losses -> config -> training -> evaluation (scores, OCR, upscale) -> study
 (the comparison, ablation, budget sweep, figures, explorer, book) -> cli. Beneath them all: files
-(atomic writes, checkpoints), seeding, precision, metrics and inference (`super_resolve`).
+(atomic writes, checkpoints, released weights), seeding, precision, metrics and inference (`super_resolve`).
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """`lpsr.load_model(path_or_name=None)`: an Upscaler (`upscale(image) -> image`, PIL or numpy)
+    from the released model or any model file (lpsr.evaluation.upscale.open_model), imported
+    on first use so that `import lpsr` stays light."""
+    if name == "load_model":
+        from lpsr.evaluation.upscale import open_model
+
+        return open_model
+    raise AttributeError(f"module 'lpsr' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The `lpsr` command line: data, train, compare, encoder, eval, upscale, book.
+"""The `lpsr` command line: data, train, compare, encoder, eval, upscale, release, export, book.
 
 Each command imports the layers it needs when it runs, so the OCR engine, papermill and the book's
 tooling load only for the commands that use them."""
@@ -140,6 +140,33 @@ def cmd_upscale(args) -> None:
         sys.exit(1)
 
 
+def cmd_release(args) -> None:
+    from lpsr.evaluation.release import release
+
+    reader = None
+    if not args.no_ocr:
+        from lpsr.evaluation.ocr import PlateReader
+
+        reader = PlateReader()
+    out = _output_folder(args.out, "--out")
+    card = release(args.runs, out, args.data, dtype=args.dtype, reader=reader)
+    gain = card["test"]["psnr_y_gain"]
+    print(
+        f"wrote {out} from {card['training']['run_id']} (best on validation of {len(card['candidates'])}): test PSNR-Y {card['test']['model']['psnr_y']['median']:.2f} dB, "
+        f"{gain['median_diff']:+.2f} dB [{gain['ci_low']:+.2f}, {gain['ci_high']:+.2f}] over bicubic"
+    )
+
+
+def cmd_export(args) -> None:
+    from lpsr.evaluation.evaluate import load_model
+    from lpsr.evaluation.onnx_model import export_onnx
+
+    model, name = load_model(args.model, args.scale)
+    if model is None or name == "bicubic":
+        raise ValueError(f"{args.model} is not a trained model: give a run folder, a released model or a weights file")
+    print(f"wrote {export_onnx(model, args.onnx, args.scale, name)}")
+
+
 def cmd_book(args) -> None:
     from lpsr.study.book import BookError, build_book
 
@@ -225,7 +252,7 @@ def _eval_command(sub) -> None:
     p.add_argument(
         "--model",
         required=True,
-        help="'bicubic', 'hr' (the HR plates: OCR reference), a run folder, or a checkpoint file",
+        help="'bicubic', 'hr' (the HR plates: OCR reference), a run folder, a released model folder, a checkpoint or a .safetensors file",
     )
     p.add_argument("--crop-border", type=int, default=0, help="pixels cropped from each side before scoring")
     p.add_argument(
@@ -243,10 +270,34 @@ def _upscale_command(sub) -> None:
     p = sub.add_parser("upscale", help="super-resolve a plate image, a folder of them, or a CCPD frame")
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--model", required=True, help="'bicubic', a run folder, or a checkpoint file")
+    p.add_argument(
+        "--model",
+        help="a released model's name, 'bicubic', a run folder, a released model folder, a checkpoint, "
+        "a .safetensors or an .onnx file (default: the released model in models/)",
+    )
     p.add_argument("--ccpd-frame", action="store_true", help="the input is a CCPD frame: cut its plate first")
     p.add_argument("--ocr", action="store_true", help="print what PaddleOCR reads before and after")
     p.set_defaults(func=cmd_upscale)
+
+
+def _release_command(sub) -> None:
+    p = sub.add_parser(
+        "release", help="the best of finished runs on validation as a released model: weights, config, model card"
+    )
+    p.add_argument("runs", nargs="+", help="the candidate run folders: the best on validation PSNR-Y is released")
+    p.add_argument("--out", required=True, help="the released model folder (for example models/NAME)")
+    p.add_argument("--data", required=True, help="the CCPD root whose test split the card scores (the run's data)")
+    p.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="how the weights are stored")
+    p.add_argument("--no-ocr", action="store_true", help="leave the OCR rows out of the card")
+    p.set_defaults(func=cmd_release)
+
+
+def _export_command(sub) -> None:
+    p = sub.add_parser("export", help="export a model to ONNX (onnxruntime 1.32; dynamic batch and plate size)")
+    p.add_argument("model", help="a run folder, a released model folder, a checkpoint or a .safetensors file")
+    p.add_argument("--onnx", required=True, help="the .onnx file to write")
+    p.add_argument("--scale", type=int, default=8, choices=(2, 4, 8))
+    p.set_defaults(func=cmd_export)
 
 
 def _book_command(sub) -> None:
@@ -282,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
         _encoder_command,
         _eval_command,
         _upscale_command,
+        _release_command,
+        _export_command,
         _book_command,
     ):
         command(sub)
@@ -317,6 +370,7 @@ def main(argv: list[str] | None = None) -> None:
         OSError,
         ValueError,
         KeyError,
+        ImportError,  # an optional dependency not installed: its message says which
     ) as error:
         print(f"lpsr {args.command}: error: {_one_line(error)}", file=sys.stderr)
         sys.exit(2)

@@ -1,13 +1,16 @@
-"""Files every layer writes and reads: atomic writes (fsync, then rename) and checkpoints.
+"""Files every layer writes and reads: atomic writes (fsync, then rename), checkpoints and
+released weights.
 
 `write_atomic` leaves each target either whole and new or as it was, so a crash, a full disk or
 a power cut never leaves a torn result; `load_checkpoint` reads a `torch.save` file with
-`weights_only=True` and names in one line why a file cannot be read.
+`weights_only=True` and names in one line why a file cannot be read; `load_weights` does the same
+for a safetensors file (tensors and their string metadata, no code).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import re
@@ -15,6 +18,9 @@ import warnings
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
 
 class CheckpointError(RuntimeError):
@@ -61,6 +67,27 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
             return torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # an empty, truncated or foreign file
         raise CheckpointError(f"checkpoint {path} cannot be read: {_unreadable_because(error)}") from None
+
+
+def weights_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """`tensors` and `metadata` as a safetensors file, for `write_atomic`."""
+    return save_safetensors({name: t.contiguous() for name, t in tensors.items()}, metadata=metadata)
+
+
+def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and the metadata of a safetensors file; a CheckpointError names what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    data = path.read_bytes()
+    try:
+        tensors = load_safetensors(data)
+        header_size = int.from_bytes(data[:8], "little")
+        metadata = json.loads(data[8 : 8 + header_size]).get("__metadata__") or {}
+    except (SafetensorError, ValueError, json.JSONDecodeError) as error:
+        reason = "the file is empty or cut short" if len(data) < 8 else f"it is not a safetensors file ({error})"
+        raise CheckpointError(f"weights file {path} cannot be read: {reason}") from None
+    return tensors, metadata
 
 
 def _unreadable_because(error: Exception) -> str:

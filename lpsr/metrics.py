@@ -118,8 +118,8 @@ def calculate_ssim(img, ref, crop_border: int = 0, test_y_channel: bool = True) 
     )
 
 
-def _bootstrap_median_ci(x: np.ndarray, n_boot: int, ci: float, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap CI of the median of ``x`` (numpy ``default_rng(seed)``)."""
+def _bootstrap_median_ci(x: np.ndarray, n_boot: int, ci: float, seed: int, statistic=np.median) -> tuple[float, float]:
+    """Percentile bootstrap CI of the median (or `statistic`) of ``x`` (numpy ``default_rng(seed)``)."""
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     if not 0 < ci < 1:
@@ -130,7 +130,7 @@ def _bootstrap_median_ci(x: np.ndarray, n_boot: int, ci: float, seed: int) -> tu
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
         idx = rng.integers(0, len(x), size=(stop - start, len(x)))
-        meds[start:stop] = np.median(x[idx], axis=1)
+        meds[start:stop] = statistic(x[idx], axis=1)
     alpha = (1 - ci) / 2
     lo, hi = np.percentile(meds, [100 * alpha, 100 * (1 - alpha)])
     return float(lo), float(hi)
@@ -160,6 +160,16 @@ def summarize(values, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> di
         "ci_low": lo,
         "ci_high": hi,
     }
+
+
+def mean_interval(values, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> dict:
+    """Mean of per-image scores (a share, for 0/1 scores such as an exact OCR read) and a
+    percentile bootstrap CI of it, deterministic by ``seed``."""
+    x = _as_float(values).ravel()
+    if x.size == 0:
+        raise ValueError("mean_interval needs at least one value")
+    lo, hi = _bootstrap_median_ci(x, n_boot, ci, seed, statistic=np.mean)
+    return {"n": int(x.size), "mean": float(np.mean(x)), "ci_low": lo, "ci_high": hi}
 
 
 def paired_difference(a, b, n_boot: int = 2000, ci: float = 0.95, seed: int = 0) -> dict:

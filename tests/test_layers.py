@@ -2,7 +2,8 @@
 
 Read from the source (AST), imports inside functions included, so a deferred import cannot hide
 a cycle. Layers, lowest first: the leaf modules every layer uses, then data, models, losses,
-the configuration, training, evaluation, the study, and the command line, which nothing imports.
+the configuration, training, evaluation, the study, and the command line and the package's own
+`__init__` (its public `lpsr.load_model`), which nothing imports.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import lpsr
 
 PACKAGE = Path(lpsr.__file__).parent
-LEAVES = ("lpsr.files", "lpsr.seeding", "lpsr.precision", "lpsr.metrics", "lpsr.inference", "lpsr")
+LEAVES = ("lpsr.files", "lpsr.seeding", "lpsr.precision", "lpsr.metrics", "lpsr.inference")
 LAYERS = (
     LEAVES,
     ("lpsr.data",),
@@ -23,7 +24,7 @@ LAYERS = (
     ("lpsr.training",),
     ("lpsr.evaluation",),
     ("lpsr.study",),
-    ("lpsr.cli",),
+    ("lpsr.cli", "lpsr"),  # the package itself: its public `lpsr.load_model` comes from evaluation
 )
 
 

@@ -23,7 +23,7 @@ from torch import nn
 from lpsr.config import config_from_dict
 from lpsr.data.plates import PlateSet
 from lpsr.evaluation.ocr import ocr_scores, score_read
-from lpsr.files import load_checkpoint, write_atomic
+from lpsr.files import load_checkpoint, load_weights, write_atomic
 from lpsr.inference import inference_bf16, super_resolve
 from lpsr.metrics import calculate_ssim, psnr_rgb, psnr_y, summarize
 from lpsr.models import build_model
@@ -31,8 +31,28 @@ from lpsr.models import build_model
 TIMED_PLATES = 256  # inference throughput (plates_per_s) is timed on a second pass over this many plates
 
 
+RELEASED_WEIGHTS = "model.safetensors"  # a released model folder's weights (lpsr release)
+
+
+def _model_file(path: Path, device) -> tuple[dict, dict]:
+    """The weights and the model_config of a checkpoint (.pt) or a released safetensors file."""
+    if path.suffix == ".safetensors":
+        tensors, metadata = load_weights(path)
+        if "model_config" not in metadata:
+            raise ValueError(f"{path} is not an lpsr model: its safetensors metadata holds no model_config")
+        weights = {k: (v.float() if v.is_floating_point() else v).to(device) for k, v in tensors.items()}
+        return weights, json.loads(metadata["model_config"])
+    state = load_checkpoint(path, device)
+    if not isinstance(state, dict) or not {"model", "model_config"} <= set(state):
+        raise ValueError(
+            f"{path} is not an lpsr checkpoint (it holds no model_config and model weights): give a run folder, its best.pt or last.pt"
+        )
+    return state["model"], state["model_config"]
+
+
 def load_model(spec: str | Path, scale: int = 8, device: str | torch.device = "cpu") -> tuple[nn.Module | None, str]:
-    """A model from `bicubic`, a run folder (its best.pt) or a checkpoint file, and its name.
+    """A model from `bicubic`, a run folder (its best.pt), a released model folder (its
+    model.safetensors), a checkpoint file or a released safetensors file, and its name.
     `hr` gives no model: `evaluate` then scores the HR plates themselves (the OCR reference row).
     A checkpoint of an unfinished run (its folder has no done.json) is loaded with a warning on stderr."""
     if str(spec) == "hr":
@@ -41,21 +61,17 @@ def load_model(spec: str | Path, scale: int = 8, device: str | torch.device = "c
         return build_model("bicubic", scale), "bicubic"
     path = Path(spec)
     if path.is_dir():
-        path = path / "best.pt"
-    state = load_checkpoint(path, device)
-    if not isinstance(state, dict) or not {"model", "model_config"} <= set(state):
-        raise ValueError(
-            f"{path} is not an lpsr checkpoint (it holds no model_config and model weights): give a run folder, its best.pt or last.pt"
-        )
+        path = path / (RELEASED_WEIGHTS if (path / RELEASED_WEIGHTS).is_file() else "best.pt")
+    weights, model_config = _model_file(path, device)
     try:
-        config = config_from_dict({"model": state["model_config"]}).model
-    except (KeyError, ValueError) as error:
+        config = config_from_dict({"model": model_config}).model
+    except (KeyError, ValueError, TypeError) as error:
         raise ValueError(f"{path}: its model_config is not one lpsr builds ({error.args[0]})") from None
     if config.scale != scale:
         raise ValueError(f"{path} is a x{config.scale} model; the data protocol asks for x{scale}")
     model = build_model(config.name, config.scale, **config.options)
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(weights)
     except (RuntimeError, TypeError):
         raise ValueError(
             f"{path}: its weights do not fit its model_config ({config.name}, options {config.options})"
@@ -66,7 +82,7 @@ def load_model(spec: str | Path, scale: int = 8, device: str | torch.device = "c
             f"warning: {path.parent} is an unfinished run (no done.json): its {path.name} is from before it stopped; `lpsr train` with its settings finishes it",
             file=sys.stderr,
         )
-    name = path.parent.name if path.name in ("best.pt", "last.pt") else path.stem
+    name = path.parent.name if path.name in ("best.pt", "last.pt", RELEASED_WEIGHTS) else path.stem
     return model.to(device).eval(), name
 
 

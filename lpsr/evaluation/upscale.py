@@ -21,10 +21,57 @@ from PIL import Image, UnidentifiedImageError
 from lpsr.data.ccpd import CCPDNameError, parse_ccpd_name
 from lpsr.data.plates import IMAGE_SUFFIXES, PlateError, PlateProtocol, cut_plate
 from lpsr.evaluation.evaluate import load_model
+from lpsr.evaluation.onnx_model import onnx_super_resolve
 from lpsr.files import write_atomic
 from lpsr.inference import super_resolve
 
 MAX_INPUT_SIDE = 2048  # an LR side above this would give an SR image of over 16k px at x8
+# Released models (lpsr release) ship in the repository's models/ folder, found by name.
+RELEASED_MODELS = Path(__file__).resolve().parents[2] / "models"
+DEFAULT_MODEL = "lpsr-x8-ccpd-mini"
+
+
+class Upscaler:
+    """A loaded model: `upscale(image)` takes a PIL image or an HxWx3 uint8 array (grey and RGBA
+    PIL images are converted to RGB) and returns the x`scale` image as the same kind."""
+
+    def __init__(self, name: str, scale: int, run):
+        self.name, self.scale, self._run = name, scale, run
+
+    def upscale(self, image):
+        if isinstance(image, Image.Image):
+            return Image.fromarray(self.upscale(np.asarray(image.convert("RGB"))))
+        array = np.asarray(image)
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+            raise InputError(f"an image array is HxWx3 uint8; got {array.shape} {array.dtype}")
+        return self._run([array])[0]
+
+    def __repr__(self) -> str:
+        return f"Upscaler({self.name!r}, x{self.scale})"
+
+
+def released_model(name: str = DEFAULT_MODEL) -> Path:
+    """The folder of a released model shipped in models/, by name."""
+    folder = RELEASED_MODELS / name
+    if not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(
+            f"the released model {name} is not at {folder} (it ships in the repository's models/ folder: "
+            "install from a clone, or give --model a run folder, a released model folder, a .safetensors or an .onnx file)"
+        )
+    return folder
+
+
+def open_model(path_or_name: str | Path | None = None, scale: int = 8, device: str = "cpu") -> Upscaler:
+    """An Upscaler from a released model's name (default: the one models/ ships), `bicubic`, a
+    run folder, a released model folder, a checkpoint, a .safetensors or an .onnx file (run on
+    onnxruntime alone). `lpsr.load_model` is this function."""
+    spec = str(path_or_name) if path_or_name is not None else DEFAULT_MODEL
+    if spec.endswith(".onnx"):
+        return Upscaler(Path(spec).stem, scale, onnx_super_resolve(spec, scale))
+    if spec == DEFAULT_MODEL or (not Path(spec).exists() and (RELEASED_MODELS / spec).is_dir()):
+        spec = released_model(spec)
+    model, name = load_model(spec, scale, device)
+    return Upscaler(name, scale, lambda images: super_resolve(model, images, device))
 
 
 class InputError(ValueError):
@@ -83,15 +130,16 @@ def output_paths(input_path: Path, output: Path) -> tuple[list[Path], list[Path]
 def upscale_paths(
     input_path: str | Path,
     output: str | Path,
-    model_spec: str,
+    model_spec: str | None = None,
     scale: int = 8,
     ccpd_frame: bool = False,
     ocr: bool = False,
 ) -> list[str]:
     """Upscale a file or every image in a folder; return the error lines (also printed on stderr).
-    With `ocr`, also print what PaddleOCR reads on the input and on the output."""
+    `model_spec`: what `open_model` takes (default: the released model). With `ocr`, also print
+    what PaddleOCR reads on the input and on the output."""
     sources, targets = output_paths(Path(input_path), Path(output))
-    model, _ = load_model(model_spec, scale)
+    model = open_model(model_spec, scale)
     reader = None
     if ocr:
         from lpsr.evaluation.ocr import PlateReader
@@ -112,7 +160,9 @@ def upscale_paths(
     return failures
 
 
-def upscale_file(model, source: Path, target: Path, scale: int, ccpd_frame: bool) -> tuple[np.ndarray, np.ndarray]:
+def upscale_file(
+    model: Upscaler, source: Path, target: Path, scale: int, ccpd_frame: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Super-resolve one image (the plate of a CCPD frame with `ccpd_frame`) into the PNG
     `target`; return the input and the output images."""
     image = read_image(source)
@@ -120,7 +170,7 @@ def upscale_file(model, source: Path, target: Path, scale: int, ccpd_frame: bool
         image = cut_plate(image, parse_ccpd_name(source), PlateProtocol(scale=scale))
     if max(image.shape[:2]) > MAX_INPUT_SIDE:
         raise InputError(f"{source}: {image.shape[1]}x{image.shape[0]} is too large (over {MAX_INPUT_SIDE} px a side)")
-    (sr,) = super_resolve(model, [image])
+    sr = model.upscale(image)
     png = io.BytesIO()
     Image.fromarray(sr).save(png, format="PNG")
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,6 @@ import torch
 import torchvision
 import yaml
 
-from lpsr import __version__
 from lpsr.config import RunConfig, config_from_dict
 from lpsr.files import write_atomic
 from lpsr.precision import BF16_CPU_FLAGS, cpu_flags
@@ -26,7 +26,7 @@ from lpsr.precision import BF16_CPU_FLAGS, cpu_flags
 
 def environment(config: RunConfig, device: torch.device) -> dict:
     return {
-        "lpsr": __version__,
+        "lpsr": version("lpsr"),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
