@@ -4,6 +4,8 @@ Where things are:
     the PECL loss      lpsr/losses/pecl.py (its Siamese ResNet-18: losses/encoder.py)
     the training loop  lpsr/training/train.py (`train`; run folders: training/runs.py)
     Table 1            lpsr/study/compare.py (`compare`; its methods: study/methods.py)
+    released models    lpsr/evaluation/release.py (`lpsr release`; the shipped one in models/),
+                       `lpsr.load_model` (evaluation/upscale.py), ONNX (evaluation/onnx_model.py)
 
 The folders are the layers of the data flow, each importing only those before it:
 data (CCPD names, plate cache, LR degradation, patches, synthetic frames) -> models (one module

@@ -42,6 +42,16 @@ def synthetic_root(isolated_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, synthetic_root) -> tuple[Path, Path]:
+    """One smoke-profile run (its folder, and the folder that holds it), trained once per session."""
+    from lpsr.config import load_config
+    from lpsr.training.train import train
+
+    runs = tmp_path_factory.mktemp("runs")
+    return train(load_config("smoke"), runs, progress=False), runs
+
+
+@pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory) -> Path:
     """One run folder for the smoke book and `lpsr compare`: what one trains, the other reuses."""
     return tmp_path_factory.mktemp("smoke-runs")

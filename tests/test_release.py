@@ -17,24 +17,31 @@ from lpsr.cli import main
 from lpsr.config import load_config
 from lpsr.data.plates import PlateProtocol, load_plates
 from lpsr.evaluation.evaluate import evaluate, load_model
-from lpsr.evaluation.onnx_model import export_onnx
 from lpsr.evaluation.release import ReleaseError, release
 from lpsr.evaluation.upscale import DEFAULT_MODEL, RELEASED_MODELS
 from lpsr.files import load_weights, weights_bytes
 from lpsr.metrics import psnr_y
 from lpsr.models import build_model
 from lpsr.training.runs import run_dir_for
-from lpsr.training.train import prepare_data, train
+from lpsr.training.train import prepare_data
 
 RELEASED = RELEASED_MODELS / DEFAULT_MODEL
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def smoke_release(tmp_path_factory, synthetic_root):
-    run_dir = train(load_config("smoke"), tmp_path_factory.mktemp("runs"), progress=False)
+def smoke_release(tmp_path_factory, smoke_run, synthetic_root):
+    run_dir, _ = smoke_run
     out = tmp_path_factory.mktemp("models") / "smoke-model"
     return run_dir, out, release([run_dir], out, synthetic_root)
+
+
+@pytest.fixture(scope="module")
+def released_onnx(tmp_path_factory) -> Path:
+    """The released model exported to ONNX by `lpsr export`."""
+    onnx = tmp_path_factory.mktemp("onnx") / "released.onnx"
+    main(["export", str(RELEASED), "--onnx", str(onnx)])
+    return onnx
 
 
 def test_release_writes_weights_config_and_card(smoke_release, synthetic_root):
@@ -67,20 +74,18 @@ def test_release_refuses_an_unfinished_run_and_writes_nothing(smoke_release, tmp
     assert not (tmp_path / "model").exists()
 
 
-def test_every_model_file_kind_upscales_alike(smoke_release, tmp_path):
+def test_every_model_file_kind_upscales_alike(smoke_release, released_onnx):
     run_dir, out, _ = smoke_release
-    onnx = tmp_path / "model.onnx"
-    main(["export", str(out), "--onnx", str(onnx)])
     image = np.random.default_rng(0).integers(0, 256, (12, 40, 3), dtype=np.uint8)
     results = {}
-    for spec in (run_dir, out, out / "model.safetensors", onnx):
+    for spec in (run_dir, out, out / "model.safetensors", RELEASED, released_onnx):
         upscaler = lpsr.load_model(spec)
         results[spec] = upscaler.upscale(image)
         assert results[spec].shape == (96, 320, 3) and results[spec].dtype == np.uint8
         assert upscaler.upscale(Image.fromarray(image).convert("L")).size == (320, 96)
     # fp16 storage against the run's fp32 weights moves a pixel by a few levels at most; ONNX by one
     assert np.abs(results[out].astype(int) - results[run_dir]).max() <= 8
-    assert np.abs(results[onnx].astype(int) - results[out]).max() <= 1
+    assert np.abs(results[released_onnx].astype(int) - results[RELEASED]).max() <= 1
 
 
 def test_upscale_without_a_model_uses_the_released_one(tmp_path):
@@ -94,10 +99,9 @@ def _test_plates(shared_data) -> object:
     return load_plates(shared_data / "ccpd-mini", "test", PlateProtocol())
 
 
-def test_onnx_matches_torch_on_20_plates(shared_data, tmp_path):
+def test_onnx_matches_torch_on_20_plates(shared_data, released_onnx):
     model, _ = load_model(RELEASED)
-    onnx = export_onnx(model, tmp_path / "released.onnx", scale=8)
-    session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(released_onnx), providers=["CPUExecutionProvider"])
     plates = _test_plates(shared_data)
     worst, psnr_gaps = 0.0, []
     for lr, hr in list(zip(plates.lr, plates.hr))[:20]:

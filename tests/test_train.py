@@ -15,13 +15,6 @@ from lpsr.training.runs import diverged_at, read_log, run_summary
 from lpsr.training.train import TrainingError, TrainingStopped, train
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, synthetic_root):
-    runs = tmp_path_factory.mktemp("runs")
-    config = load_config("smoke")
-    return train(config, runs, progress=False), runs
-
-
 def test_smoke_run_writes_its_folder(smoke_run):
     run_dir, _ = smoke_run
     for name in ("config.yaml", "env.json", "log.jsonl", "last.pt", "best.pt", "done.json"):
