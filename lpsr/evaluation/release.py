@@ -31,7 +31,7 @@ DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 
 class ReleaseError(ValueError):
-    """A run that cannot be released (unfinished, diverged, another scale)."""
+    """Runs that cannot be released (unfinished, diverged, candidates on different data) or an unknown dtype."""
 
 
 def _per_plate(folder: Path) -> dict[str, list[float]]:
@@ -105,13 +105,14 @@ def choose_on_validation(runs: list[Path]) -> tuple[Path, list[dict]]:
             raise ReleaseError(f"{run_dir} is not a finished run (no done.json): finish it with `lpsr train` first")
         if run_summary(run_dir).get("diverged"):
             raise ReleaseError(f"{run_dir} diverged: release a run that trained to its end")
-    data = {json.dumps(asdict(run_config(r).data) | {"scale": run_config(r).model.scale}) for r in runs}
+    configs = {r: run_config(r) for r in runs}
+    data = {json.dumps(asdict(c.data) | {"scale": c.model.scale}) for c in configs.values()}
     if len(data) > 1:
         raise ReleaseError(
             "the candidate runs trained on different data or protocols: validation cannot choose between them"
         )
     table = sorted(
-        (best_validation(r) | {"loss": run_config(r).loss.name} for r in runs), key=lambda c: -c["val_psnr_y"]
+        (best_validation(r) | {"loss": c.loss.name} for r, c in configs.items()), key=lambda c: -c["val_psnr_y"]
     )
     return next(r for r in runs if r.name == table[0]["run_id"]), table
 
@@ -129,11 +130,12 @@ def release(runs: list[str | Path], out: str | Path, data: str | Path, dtype: st
     model_config = {"name": config.model.name, "scale": config.model.scale, "options": config.model.options}
     weights = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in model.state_dict().items()}
     metadata = {"model_config": json.dumps(model_config), "run": run_dir.name, "format": "lpsr-release-1"}
+    released_bytes = weights_bytes(weights, metadata)
     protocol = PlateProtocol(scale=config.model.scale, crop=config.data.crop, kernel=config.data.kernel)
     plates = load_plates(data, "test", protocol)
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.is_dir() else None) as staging:
         staging = Path(staging)
-        (staging / RELEASED_WEIGHTS).write_bytes(weights_bytes(weights, metadata))
+        (staging / RELEASED_WEIGHTS).write_bytes(released_bytes)
         released, _ = load_model(staging, config.model.scale)
         rows, gain = score_release(released, plates, staging / "test", reader)
         fp32 = evaluate(model, plates, None, bf16=False)["psnr_y_median"]
@@ -145,12 +147,11 @@ def release(runs: list[str | Path], out: str | Path, data: str | Path, dtype: st
         "candidates": candidates,
         "test": {"data": str(data), "plates": len(plates), "precision": "fp32", **rows, "psnr_y_gain": gain},
         "fp32_checkpoint_psnr_y_median": fp32,
-        "ocr": reader is not None,
     }
     (out / "candidates").mkdir(parents=True, exist_ok=True)
     write_atomic(
         {
-            out / RELEASED_WEIGHTS: weights_bytes(weights, metadata),
+            out / RELEASED_WEIGHTS: released_bytes,
             out / "config.yaml": (run_dir / "config.yaml").read_bytes(),
             **{out / "candidates" / f"{Path(r).name}.yaml": (Path(r) / "config.yaml").read_bytes() for r in runs},
             out / "card.json": json.dumps(card, indent=2, ensure_ascii=False).encode("utf-8"),
