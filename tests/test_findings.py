@@ -332,6 +332,10 @@ def test_degradation_findings_compare_pecl_blur_with_mse_and_hr():
     unmeasured = degradation_findings(_degradation(np.nan, models_blur=np.nan))
     assert unmeasured["sharper"].startswith("not compared with MSE's")
     assert unmeasured["smoother"] == "Whether the SR outputs are smoother than HR is not measured here."
+    released = degradation_findings(_degradation(0.45).drop(["PECL (Man)", "PECL (Euc)"]), "MSE", None)
+    assert released["blur"] == "0.300 for HR, 0.600 for bicubic, 0.500 for MSE"
+    assert released["sharper"].startswith("not compared with MSE's: this page shows no PECL model")
+    assert released["noise"] == "3.00 grey levels for HR against 1.50 (MSE)"
 
 
 # chapter 7

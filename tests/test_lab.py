@@ -1,6 +1,7 @@
-"""Chapter 6 in JupyterLab, as a researcher uses it: a headless JupyterLab serves the chapter, Chromium
-opens it, runs every cell, and picking another plate and another method in the explorer widget
-changes the plate shown and its scores."""
+"""Chapter 6 in JupyterLab, as a researcher uses it on a fresh clone (`make lab`, no runs yet): a
+headless JupyterLab serves the chapter, Chromium opens it, runs every cell, the chapter shows the
+released model beside bicubic without training, and picking another plate and another method in
+the explorer widget changes the plate shown and its scores."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def _free_port() -> int:
 
 
 def _chapter_copy(folder: Path, runs_dir: Path) -> None:
-    """The chapter with its run folder pointed at the session's smoke runs (the smoke book's)."""
+    """The chapter with its run folder pointed at `runs_dir`."""
     nb = json.loads((PROJECT / "notebooks" / CHAPTER).read_text(encoding="utf-8"))
     cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
     source = "".join(cell["source"]).replace('runs_dir = "../runs"', f"runs_dir = {str(runs_dir)!r}")
@@ -49,13 +50,15 @@ def _wait(condition, timeout: float, what: str, poll: float = 1.0):
 
 
 @pytest.fixture
-def lab(tmp_path, smoke_runs):
-    """A JupyterLab server on a free localhost port serving a copy of chapter 6; (url, token)."""
+def lab(tmp_path):
+    """A JupyterLab server on a free localhost port serving a copy of chapter 6 whose run folder,
+    `tmp_path/runs`, holds no run; (url, token)."""
     if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("JupyterLab is not installed (the book extra: pip install -e '.[book]')")
     if not Path("/usr/bin/chromium").is_file():
         pytest.skip("no /usr/bin/chromium (Debian's chromium and chromium-driver packages): JupyterLab check skipped")
-    _chapter_copy(tmp_path, smoke_runs)
+    (tmp_path / "runs").mkdir()
+    _chapter_copy(tmp_path, tmp_path / "runs")
     port, token = _free_port(), secrets.token_hex(16)
     command = [
         str(Path(sys.executable).parent / "jupyter-lab"),
@@ -93,10 +96,12 @@ def lab(tmp_path, smoke_runs):
         log.close()
 
 
-def test_chapter_6_runs_in_jupyterlab_and_its_explorer_answers(lab):
+def test_chapter_6_runs_in_jupyterlab_on_the_released_model_and_its_explorer_answers(lab, tmp_path):
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
+
+    from lpsr.evaluation.upscale import DEFAULT_MODEL
 
     url, token = lab
     driver = headless_chromium(page_timeout=180, window="1400,1000")
@@ -113,12 +118,15 @@ def test_chapter_6_runs_in_jupyterlab_and_its_explorer_answers(lab):
         )
         driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
         # the explorer is the chapter's widget: a plate dropdown, method buttons, the plate image, the scores
-        _wait(
-            lambda: any("PSNR-Y" in e.text for e in driver.find_elements(By.CSS_SELECTOR, ".widget-html pre")),
-            900,
-            "the explorer to show a plate",
-            poll=5,
-        )
+
+        def explorer_shown():
+            """Whether the explorer shows a plate; a cell that failed fails the test at once."""
+            errors = driver.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.stderr']")
+            failed = [e.text for e in errors if "Error" in e.text]
+            assert not failed, f"a cell failed in JupyterLab: {failed[0][-2000:]}"
+            return any("PSNR-Y" in e.text for e in driver.find_elements(By.CSS_SELECTOR, ".widget-html pre"))
+
+        _wait(explorer_shown, 900, "the explorer to show a plate", poll=5)
 
         def view():
             """(image source, scores line) as shown, or None while the widget is being redrawn."""
@@ -166,6 +174,8 @@ def test_chapter_6_runs_in_jupyterlab_and_its_explorer_answers(lab):
             lambda: changed((second_image, second_scores)), 120, "another method's image and scores"
         )
         assert third_scores.startswith(f"{method}:")
+        assert {method, first_scores.split(":")[0]} == {"bicubic", DEFAULT_MODEL}
+        assert not list((tmp_path / "runs").iterdir()), "the chapter trained with the released model at hand"
         stderr = driver.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.stderr']")
         assert not [e.text for e in stderr if "Error" in e.text], "a cell failed in JupyterLab"
     finally:

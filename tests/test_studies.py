@@ -311,3 +311,25 @@ def test_the_explorer_table_lists_every_plate_through_every_model():
         table.loc["皖A1", ("bicubic", "OCR reads")] == "皖A1 ✓" and table.loc["皖B2", ("bicubic", "OCR reads")] == "–"
     )
     assert table.loc["皖B2", ("MSE", "PSNR-Y (dB)")] == "22.46" and table.loc["皖A1", ("MSE", "OCR reads")] == "皖A7"
+
+
+def test_chapter_6_shows_the_released_model_when_its_run_folder_holds_no_run(tmp_path):
+    from lpsr.evaluation.upscale import DEFAULT_MODEL
+    from lpsr.study.qualitative import model_source, qualitative_models
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    assert model_source("auto", runs) == "released" and model_source("runs", runs) == "runs"
+    with pytest.raises(ValueError, match="model_source is one of auto, runs, released"):
+        model_source("trained", runs)
+    shown = qualitative_models("smoke", None, runs, tmp_path / "out", source="auto")
+    assert shown.source == "released" and not list(runs.iterdir())  # nothing trained
+    assert list(shown.scored) == ["bicubic", DEFAULT_MODEL] and list(shown.models) == [DEFAULT_MODEL]
+    assert shown.compared == [DEFAULT_MODEL] and shown.pecl is None
+    released, bicubic = (shown.scored[k].summary for k in (DEFAULT_MODEL, "bicubic"))
+    assert released["n"] == bicubic["n"] == len(shown.plates) and "ocr_exact" in released
+    assert released["psnr_y_median"] > bicubic["psnr_y_median"] + 1  # the released x8 model, on synthetic plates
+    assert shown.scored[DEFAULT_MODEL].config.loss.name == "mse"
+    (runs / "lpsr-mse-0").mkdir()
+    (runs / "lpsr-mse-0" / "done.json").write_text("{}")
+    assert model_source("auto", runs) == "runs"

@@ -170,6 +170,7 @@ def build_book(
         "data_root": str(Path(data).resolve()) if data else None,
         "runs_dir": str(runs_dir),
         "results_dir": str(out / "results"),
+        "model_source": "runs",  # chapter 6 trains its runs in the book, never falls back to the released model
     }
     given["small_plates"] = str(Path(small_plates).resolve()) if small_plates else None
     if cell_timeout == -1:

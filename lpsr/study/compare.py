@@ -11,6 +11,7 @@ the parameter count, the training budget and speed, and the paper's own numbers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,14 +20,14 @@ import pandas as pd
 from torch import nn
 
 from lpsr.config import RunConfig, split_plates
-from lpsr.evaluation.evaluate import evaluate, load_model
+from lpsr.evaluation.evaluate import RELEASED_WEIGHTS, evaluate, load_model
 from lpsr.files import CheckpointError
 from lpsr.inference import inference_bf16
 from lpsr.metrics import paired_difference
 from lpsr.models import count_flops, count_parameters
 from lpsr.study.methods import METHODS, PAPER_TABLE1, TABLE1, method_config
 from lpsr.study.prose import index_in_corner, interval, leaders, missing, names, number
-from lpsr.training.runs import run_summary
+from lpsr.training.runs import run_config, run_summary
 from lpsr.training.train import TrainingError, train
 
 
@@ -47,13 +48,19 @@ def test_plates(config: RunConfig, progress: bool = True):
 
 
 def train_and_score(
-    configs: dict[str, RunConfig], runs_dir: str | Path, out: str | Path, ocr: bool = True, progress: bool = True
+    configs: dict[str, RunConfig],
+    runs_dir: str | Path,
+    out: str | Path,
+    ocr: bool = True,
+    progress: bool = True,
+    released: dict[str, Path] | None = None,
 ) -> dict[str, Scored]:
     """Train each named configuration (or find its finished run), then score its validation-selected
     checkpoint once on the test plates into `out/<name>/`. A parameterless model (bicubic) is
     scored as it is; a run that diverges, or needs a file that is not there (ImageNet weights),
     is reported, not raised. A wsd run starts from the stable phase of a shorter one trained
-    before it here (`lpsr.training.train`)."""
+    before it here (`lpsr.training.train`). `released`: named released model folders
+    (`lpsr release`), scored on the same test plates after the configurations, untrained."""
     test = test_plates(next(iter(configs.values())), progress)
     reader = None
     if ocr:
@@ -82,6 +89,11 @@ def train_and_score(
         key = run.name if run else config.model.name
         summary = evaluate_once(model, test, Path(out) / name, name, key, reader)
         scored[name] = Scored(config, model, run, summary)
+    for name, folder in (released or {}).items():
+        model = load_model(folder, test.protocol.scale)[0]
+        weights = hashlib.sha256((Path(folder) / RELEASED_WEIGHTS).read_bytes()).hexdigest()[:12]
+        summary = evaluate_once(model, test, Path(out) / name, name, f"{Path(folder).name}@{weights}", reader)
+        scored[name] = Scored(run_config(folder), model, None, summary)
     return scored
 
 

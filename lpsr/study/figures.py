@@ -663,16 +663,20 @@ def dynamics_findings(
     }
 
 
-def degradation_findings(table: pd.DataFrame, mse: str = "MSE", pecl: str = "PECL (Man)") -> dict[str, str]:
+def degradation_findings(table: pd.DataFrame, mse: str = "MSE", pecl: str | None = "PECL (Man)") -> dict[str, str]:
     """Chapter 6's sentences (Markdown), keyed for myst-nb's glue, from `degradation_table` (rows HR,
     bicubic and the models): the median blur, noise and block-edge ratio of each, whether PECL's
-    output is less blurred than MSE's, and whether every model's output is smoother than HR."""
+    output is less blurred than MSE's, and whether every model's output is smoother than HR.
+    `pecl` None: the page shows no PECL model (chapter 6 on the released model alone)."""
 
     def value(row: str, key: str, spec: str) -> str:
         return number(table[key].get(row, np.nan), spec)
 
-    blur_pecl, blur_mse = value(pecl, "blur", ".3f"), value(mse, "blur", ".3f")
-    if "not measured" in (blur_pecl, blur_mse):
+    shown = [name for name in (mse, pecl) if name is not None]
+    blur_mse, blur_pecl = value(mse, "blur", ".3f"), value(pecl, "blur", ".3f") if pecl else ""
+    if pecl is None:
+        sharper = "not compared with MSE's: this page shows no PECL model (no finished run in its run folder)"
+    elif "not measured" in (blur_pecl, blur_mse):
         sharper = "not compared with MSE's: the blur of one of them is not measured"
     elif float(blur_pecl) < float(blur_mse):
         sharper = "less blurred than MSE's by this measure (the paper: PECL restores sharper edges)"
@@ -690,10 +694,17 @@ def degradation_findings(table: pd.DataFrame, mse: str = "MSE", pecl: str = "PEC
         smoother = "Every SR output is smoother than HR, whatever the loss, as the paper also notes."
     else:
         smoother = f"Not every SR output is smoother than HR by this measure: {names(sharp)} {'is' if len(sharp) == 1 else 'are'} not, against the paper's note that they all are."
+
+    def each(key: str, spec: str, form: str) -> str:
+        return names([form.format(value=value(name, key, spec), name=name) for name in shown], style="")
+
     return {
-        "blur": f"{value('HR', 'blur', '.3f')} for HR, {value('bicubic', 'blur', '.3f')} for bicubic, {blur_mse} for {mse} and {blur_pecl} for {pecl}",
+        "blur": f"{value('HR', 'blur', '.3f')} for HR, {value('bicubic', 'blur', '.3f')} for bicubic, "
+        + each("blur", ".3f", "{value} for {name}"),
         "sharper": sharper,
-        "noise": f"{value('HR', 'noise', '.2f')} grey levels for HR against {value(mse, 'noise', '.2f')} ({mse}) and {value(pecl, 'noise', '.2f')} ({pecl})",
-        "compression": f"{value('bicubic', 'compression', '.3f')} for bicubic, {value(mse, 'compression', '.3f')} for {mse} and {value(pecl, 'compression', '.3f')} for {pecl}",
+        "noise": f"{value('HR', 'noise', '.2f')} grey levels for HR against "
+        + each("noise", ".2f", "{value} ({name})"),
+        "compression": f"{value('bicubic', 'compression', '.3f')} for bicubic, "
+        + each("compression", ".3f", "{value} for {name}"),
         "smoother": smoother,
     }

@@ -173,7 +173,7 @@ def dynamics_claims(contrasts: dict[str, tuple[list[int], list[float]]], chapter
 
 
 def qualitative_claims(
-    per_plate: dict[str, pd.DataFrame], chapter: str, mse: str = "MSE", pecl: str = "PECL (Man)"
+    per_plate: dict[str, pd.DataFrame], chapter: str, mse: str = "MSE", pecl: str | None = "PECL (Man)"
 ) -> list[dict]:
     """Chapter 6's two claims, which the paper makes by eye: PECL's plates sharper, and less noisy,
     than MSE's, here each paired over the test plates on the blur and the noise estimator of
