@@ -9,7 +9,9 @@ the engine's settings (fp32, channels_last, bf16 autocast, channels_last + bf16,
 channels_last at the engine's precision under torch.compile), the share of a step spent
 waiting for data, the model's FLOPs per sample (torch.utils.flop_counter) and the fraction of
 this machine's measured fp32 / bf16 matmul peak each setting reaches; then the engine's default
-(what `--profile` resolves to on `--device`, lpsr.precision) against the reference.
+(what `--profile` resolves to on `--device`, lpsr.precision) against the reference. On a CPU,
+`--ops` adds where the default's step spends its time per op against fp32 (bench/op_profile.py);
+it is added by itself where a native-bf16 default falls short of 2x the reference.
 
 On a GPU (`--device cuda`) every setting runs as the engine trains there, on cuDNN's
 deterministic kernels without autotuning (lpsr.seeding.deterministic_cuda); `--cudnn-benchmark`
@@ -34,12 +36,12 @@ import platform
 import shutil
 import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from op_profile import TARGET, next_batch, print_ops, profile_ops, train_step  # bench/, beside this script
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -130,24 +132,18 @@ def measure(model, loss_fn, patches, batch_size, steps, channels_last, bf16, dev
     batch made and copied to `device`), and the first step's time beyond a steady one (for a
     compiled model: the compile time)."""
     model, loss_fn = model.to(device), loss_fn.to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    if channels_last:  # as the engine: the loss's encoder too
+        model, loss_fn = model.to(memory_format=torch.channels_last), loss_fn.to(memory_format=torch.channels_last)
     forward = CompiledOrEager(model) if compile_ else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
     times, shares = [], []
     for step in range(steps + 2):
         t0 = time.perf_counter()
-        lr, hr = (x.to(device) for x in patches.batch(batch_size, generator))
-        if channels_last:
-            lr, hr = lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last)
+        lr, hr = next_batch(patches, batch_size, generator, channels_last, device)
         synchronize(device)
         t1 = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
-            loss, _ = loss_fn(forward(lr).float(), hr)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(forward, loss_fn, optimizer, lr, hr, bf16, device)
         synchronize(device)
         t2 = time.perf_counter()
         times.append(t2 - t0)
@@ -233,6 +229,12 @@ def main() -> None:
         "--two-processes",
         action="store_true",
         help="also time two trainings at once against one alone (bench/share_speed.py), about 2.5 min",
+    )
+    parser.add_argument(
+        "--ops",
+        action="store_true",
+        help="also profile the default per op against fp32 (bench/op_profile.py); on by itself on a CPU "
+        "with native bf16 where the default falls short of 2x the fp32 reference",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = parser.parse_args()
@@ -363,6 +365,18 @@ def main() -> None:
                 f"{loss_name:<5} {name + mark:<38} {rate:>10.1f} {rate / reference:>6.2f} {row['data_share']:>9.1%} {flops / 1e9:>13.2f} {row['share_of_peak']:>9.1%} {compiled}"
             )
     print(f"* the engine's default here ({default_name})")
+    short = [
+        r["loss"]
+        for r in rows
+        if r["engine_default"] and "x_reference" in r and r["bf16"] and r["x_reference"] < TARGET
+    ]
+    ops = None
+    if device.type == "cpu" and (args.ops or short):
+        if short:
+            print(f"the default is under {TARGET:g}x the fp32 reference for {', '.join(short)}: where its time goes")
+        ops = [profile_ops(loss.lower(), default["bf16"], args.batch, 5, args.data) for loss in losses]
+        for report in ops:
+            print_ops(report)
     shared = None
     if args.two_processes:
         from share_speed import print_rows, two_process_rows  # bench/, beside this script
@@ -376,6 +390,7 @@ def main() -> None:
             "engine_default": default | {"setting": default_name},
             "rows": rows,
             "two_processes": shared,
+            "ops": ops,
         }
         Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
         print(f"wrote {args.json}")

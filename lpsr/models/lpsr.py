@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 SCALES = (2, 4, 8)
@@ -59,6 +60,21 @@ class ChannelAttention(nn.Module):
         return x * z[:, :, None, None]  # eq. 11
 
 
+class Upsample2x(nn.ConvTranspose2d):
+    """A 2x transposed convolution (eq. 12), kernel 4, stride 2, padding 1, whose bias is added
+    after the kernel instead of inside it: nn.ConvTranspose2d's parameters and maths, but under
+    bf16 autocast oneDNN's backward of a transposed convolution with a bias computes the bias
+    gradient on a slow path (a sum over the output that costs several times the weight gradient;
+    `bench/train_speed.py --ops` shows it per op), where autograd's sum of the added bias is cheap."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels, channels, 4, 2, 1)
+
+    def forward(self, x):
+        y = F.conv_transpose2d(x, self.weight, None, self.stride, self.padding)
+        return y.add_(self.bias.to(y.dtype)[:, None, None])  # in place: the kernel's output is not saved for backward
+
+
 class LPSR(nn.Module):
     def __init__(
         self,
@@ -80,11 +96,7 @@ class LPSR(nn.Module):
         )
         self.attention = ChannelAttention(channels, reduction)  # eq. 8-11
         self.upsample = nn.Sequential(  # eq. 12: L = log2(s) stages
-            *(
-                m
-                for _ in range(int(math.log2(scale)))
-                for m in (nn.ConvTranspose2d(channels, channels, 4, 2, 1), nn.ReLU(inplace=True))
-            )
+            *(m for _ in range(int(math.log2(scale))) for m in (Upsample2x(channels), nn.ReLU(inplace=True)))
         )
         self.tail = nn.Conv2d(channels, 3, 3, padding=1)  # eq. 13
 

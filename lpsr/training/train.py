@@ -335,8 +335,8 @@ def _set_up(config: RunConfig, runs_dir: str | Path, progress: bool, retrain: bo
         raise ValueError(
             f"{config.model.name} has no parameters to train: evaluate it directly (lpsr eval --model {config.model.name})"
         )
-    if config.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    if config.train.channels_last:  # the loss's networks too (PECL's encoder): they see the SR in that layout
+        model, loss_fn = model.to(memory_format=torch.channels_last), loss_fn.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(
         [{"params": model.parameters()}] + ([{"params": loss_fn.trainable}] if loss_fn.trainable else []),
         lr=config.train.lr,
