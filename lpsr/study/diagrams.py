@@ -26,7 +26,8 @@ def describe(module: nn.Module) -> str:
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         stride = f", stride {module.stride[0]}" if module.stride[0] != 1 else ""
         k = module.kernel_size[0]
-        return f"{type(module).__name__} {module.in_channels}→{module.out_channels}, {k}×{k}{stride}"
+        kind = "ConvTranspose2d" if isinstance(module, nn.ConvTranspose2d) else "Conv2d"  # lpsr's Upsample2x is one
+        return f"{kind} {module.in_channels}→{module.out_channels}, {k}×{k}{stride}"
     if isinstance(module, (nn.Sequential, nn.ModuleList)) and len(module):
         units = [type(m).__name__ for m in module]
         period = next(
