@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from browser import browser_check
 
-from lpsr.study.book import browser_check, build_book, chapters
+from lpsr.study.book import build_book, chapters
 
 
 def test_smoke_book_builds(tmp_path, synthetic_root, smoke_runs, shared_data):

@@ -17,8 +17,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import headless_chromium
 
-from lpsr.study.book import PROJECT, headless_chromium
+from lpsr.study.book import PROJECT
 
 CHAPTER = "06_qualitative.ipynb"
 
