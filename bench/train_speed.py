@@ -41,18 +41,18 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from op_profile import TARGET, next_batch, print_ops, profile_ops, train_step  # bench/, beside this script
+from op_profile import LOSSES, TARGET, next_batch, print_ops, profile_ops, train_step  # bench/, beside this script
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from lpsr.data.patches import PlatePatches
 from lpsr.data.plates import PlateProtocol, data_root, load_plates
-from lpsr.losses.encoder import build_encoder
-from lpsr.losses.pecl import PECLLoss
 from lpsr.models import build_model
 from lpsr.precision import BF16_CPU_FLAGS, CompiledOrEager, cpu_flags, native_bf16
 from lpsr.seeding import deterministic_cuda
 from lpsr.training.sharing import usable_cores
+
+LOSS_ROWS = {name.upper(): make for name, make in LOSSES.items()}  # MSE, PECL
 
 
 class ReferenceRDB(nn.Module):
@@ -204,7 +204,7 @@ def setting_name(channels_last: bool, bf16: bool, compile_: bool) -> str:
     return "engine " + (" + ".join(parts) if parts else "fp32")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=8)
@@ -237,22 +237,11 @@ def main() -> None:
         "with native bf16 where the default falls short of 2x the fp32 reference",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        deterministic_cuda()  # as the engine trains there
-        if args.cudnn_benchmark:
-            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
-    plates = load_plates(data_root(args.data, 200), "train", PlateProtocol(), progress=False)
-    patches = PlatePatches(plates, 64)
-    default = engine_default(args.profile, device)
-    native, why = native_bf16(device)
-    # the bf16 peak only where bf16 is native: emulated, one 2048² product takes minutes (and no bf16 row runs)
-    dtypes = {"fp32": torch.float32} | ({"bf16": torch.bfloat16} if native else {})
-    peaks = {k: matmul_peak(dtype, device) for k, dtype in dtypes.items()}
-    machine = {
+    return parser.parse_args()
+
+
+def machine_record(args, device: torch.device, native: bool, why: str) -> dict:
+    return {
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "cudnn_benchmark": bool(device.type == "cuda" and torch.backends.cudnn.benchmark),
@@ -267,30 +256,30 @@ def main() -> None:
         "steps": args.steps,
         "rounds": args.rounds,
     }
-    print(f"{machine['gpu'] or machine['cpu']}; {why}")
-    print(
-        f"{device}, threads {args.threads}, batch {args.batch}; matmul peak fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 "
-        + (f"{peaks['bf16'] / 1e9:.1f} GFLOP/s" if native else "not measured (emulated)")
-    )
-    print(
-        f"engine default ({args.profile} profile here): channels_last {default['channels_last']}, bf16 {default['bf16']} ({default['bf16_reason']}), compile {default['compile']} ({default['compile_reason']})"
-    )
-    losses = {"MSE": lambda: PECLLoss(None), "PECL": lambda: PECLLoss(build_encoder(128, "random"), "l1", "positive")}
+
+
+def bench_settings(default: dict, compile_: bool) -> list[tuple]:
+    """(name, model factory or None for lpsr, channels_last, bf16, compile) of every row: the fp32
+    reference, the engine's four eager settings and, with `compile_`, one compiled at the engine's precision."""
     settings = [
         ("reference fp32 eager", ReferenceLPSR, False, False, False)
     ]  # (name, model, channels_last, bf16, compile)
     settings += [
         (setting_name(cl, bf16, False), None, cl, bf16, False) for bf16 in (False, True) for cl in (False, True)
     ]
-    if not args.no_compile:  # at the engine's precision: each compile row compiles twice
+    if compile_:  # at the engine's precision: each compile row compiles twice
         settings.append((setting_name(True, default["bf16"], True), None, True, default["bf16"], True))
-    default_name = setting_name(default["channels_last"], default["bf16"], default["compile"])
+    return settings
+
+
+def measure_rounds(settings, patches, args, device, native: bool, peaks: dict, dtypes: dict) -> tuple[dict, dict]:
+    """The fastest of `args.rounds` interleaved rounds of each (loss, setting), and the peaks' best."""
     best: dict[tuple[str, str], dict] = {}  # the fastest round of each (loss, setting): load only ever slows a step
     folders: dict[tuple[str, str], str] = {}
     for round_ in range(args.rounds):  # rounds interleave the settings, so a burst of load hits one round of each
         if round_:
             peaks = {k: max(peaks[k], matmul_peak(dtype, device)) for k, dtype in dtypes.items()}
-        for loss_name, make_loss in losses.items():
+        for loss_name, make_loss in LOSS_ROWS.items():
             for name, factory, channels_last, bf16, compile_ in settings:
                 if bf16 and not native:
                     continue
@@ -321,11 +310,16 @@ def main() -> None:
                     best[key] = result
     for folder in folders.values():
         shutil.rmtree(folder, ignore_errors=True)
+    return best, peaks
+
+
+def result_rows(settings, patches, best: dict, peaks: dict, native: bool, why: str, default_name: str) -> list[dict]:
+    """Each row's figures against the reference (speed-up, data wait, FLOPs, share of peak), printed."""
     rows = []
     print(
         f"{'loss':<5} {'setting':<38} {'samples/s':>10} {'x ref':>6} {'data wait':>10} {'GFLOP/sample':>13} {'% of peak':>10} {'compile s':>12} {'payback it':>12}"
     )
-    for loss_name, make_loss in losses.items():
+    for loss_name, make_loss in LOSS_ROWS.items():
         flops = training_flops(build_model("lpsr", 8), make_loss(), patches.batch(4, torch.Generator().manual_seed(0)))
         reference = best[(loss_name, settings[0][0])]["samples_per_s"]
         for name, factory, channels_last, bf16, compile_ in settings:
@@ -365,18 +359,57 @@ def main() -> None:
                 f"{loss_name:<5} {name + mark:<38} {rate:>10.1f} {rate / reference:>6.2f} {row['data_share']:>9.1%} {flops / 1e9:>13.2f} {row['share_of_peak']:>9.1%} {compiled}"
             )
     print(f"* the engine's default here ({default_name})")
+    return rows
+
+
+def ops_reports(rows: list[dict], default: dict, args, device: torch.device) -> list[dict] | None:
+    """On a CPU, the per-op profile of each loss (bench/op_profile.py), printed: with `--ops`, or
+    where the default's bf16 falls short of `TARGET` x the reference; else None."""
     short = [
         r["loss"]
         for r in rows
         if r["engine_default"] and "x_reference" in r and r["bf16"] and r["x_reference"] < TARGET
     ]
-    ops = None
-    if device.type == "cpu" and (args.ops or short):
-        if short:
-            print(f"the default is under {TARGET:g}x the fp32 reference for {', '.join(short)}: where its time goes")
-        ops = [profile_ops(loss.lower(), default["bf16"], args.batch, 5, args.data) for loss in losses]
-        for report in ops:
-            print_ops(report)
+    if device.type != "cpu" or not (args.ops or short):
+        return None
+    if short:
+        print(f"the default is under {TARGET:g}x the fp32 reference for {', '.join(short)}: where its time goes")
+    reports = [profile_ops(loss.lower(), default["bf16"], args.batch, 5, args.data) for loss in LOSS_ROWS]
+    for report in reports:
+        print_ops(report)
+    return reports
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        deterministic_cuda()  # as the engine trains there
+        if args.cudnn_benchmark:
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
+    plates = load_plates(data_root(args.data, 200), "train", PlateProtocol(), progress=False)
+    patches = PlatePatches(plates, 64)
+    default = engine_default(args.profile, device)
+    native, why = native_bf16(device)
+    # the bf16 peak only where bf16 is native: emulated, one 2048² product takes minutes (and no bf16 row runs)
+    dtypes = {"fp32": torch.float32} | ({"bf16": torch.bfloat16} if native else {})
+    peaks = {k: matmul_peak(dtype, device) for k, dtype in dtypes.items()}
+    machine = machine_record(args, device, native, why)
+    print(f"{machine['gpu'] or machine['cpu']}; {why}")
+    print(
+        f"{device}, threads {args.threads}, batch {args.batch}; matmul peak fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 "
+        + (f"{peaks['bf16'] / 1e9:.1f} GFLOP/s" if native else "not measured (emulated)")
+    )
+    print(
+        f"engine default ({args.profile} profile here): channels_last {default['channels_last']}, bf16 {default['bf16']} ({default['bf16_reason']}), compile {default['compile']} ({default['compile_reason']})"
+    )
+    settings = bench_settings(default, not args.no_compile)
+    default_name = setting_name(default["channels_last"], default["bf16"], default["compile"])
+    best, peaks = measure_rounds(settings, patches, args, device, native, peaks, dtypes)
+    rows = result_rows(settings, patches, best, peaks, native, why, default_name)
+    ops = ops_reports(rows, default, args, device)
     shared = None
     if args.two_processes:
         from share_speed import print_rows, two_process_rows  # bench/, beside this script

@@ -263,77 +263,93 @@ def _type_error(name: str, value, annotation: str) -> str | None:
     return None if fits else f"{name} must be {' or '.join(_TYPE_WORDS[kind] for kind in kinds)}, got {value!r}"
 
 
+def _one_of(choices) -> tuple:
+    return (lambda value: value in choices), f"one of {', '.join(map(str, choices))}"
+
+
+def _at_least(low) -> tuple:
+    return (lambda value: value >= low), f"at least {low}"
+
+
+_POSITIVE = (lambda value: value > 0), "above 0"
+_SHARE = (lambda value: 0 <= value <= 1), "in [0, 1]"
+_SEED = (lambda value: 0 <= value < 2**32), "in [0, 2^32)"  # numpy's seed range
+
+
 def _value_rules(config: RunConfig) -> dict[str, tuple]:
     """setting -> (accepts(value), what it accepts), in the order they are checked: the model
     first, since other rules depend on its scale and architecture."""
+    return _model_and_data_rules(config.model) | _loss_rules(config.loss) | _train_rules()
 
-    def one_of(choices):
-        return (lambda value: value in choices), f"one of {', '.join(map(str, choices))}"
 
-    def at_least(low):
-        return (lambda value: value >= low), f"at least {low}"
-
-    positive = (lambda value: value > 0), "above 0"
-    share = (lambda value: 0 <= value <= 1), "in [0, 1]"
-    seed = (lambda value: 0 <= value < 2**32), "in [0, 2^32)"  # numpy's seed range
-    model, loss = config.model, config.loss
+def _model_and_data_rules(model: ModelConfig) -> dict[str, tuple]:
     options = (
         [p for p in inspect.signature(MODELS[model.name]).parameters if p != "scale"] if model.name in MODELS else []
     )
-    gan_phase = loss.name == "esrgan" and loss.gan_select == "gan"  # a GAN phase to select from must exist
-    uses_encoder = loss.name in ("pecl", "esrgan")
     return {
-        "model.name": one_of(tuple(MODELS)),
-        "model.scale": one_of(SCALES),
+        "model.name": _one_of(tuple(MODELS)),
+        "model.scale": _one_of(SCALES),
         "model.options": (
             (lambda value: set(value) <= set(options)),
             f"keyword arguments of {model.name} ({', '.join(options) or 'none'})",
         ),
-        "data.synthetic_frames": at_least(1),
-        "data.synthetic_seed": seed,
-        "data.crop": one_of(CROPS),
-        "data.kernel": one_of(KERNELS),
+        "data.synthetic_frames": _at_least(1),
+        "data.synthetic_seed": _SEED,
+        "data.crop": _one_of(CROPS),
+        "data.kernel": _one_of(KERNELS),
         "data.patch_size": (
             (lambda value: value > 0 and value % model.scale == 0),
             f"a positive multiple of model.scale ({model.scale})",
         ),
-        "data.val_plates": at_least(0),
-        "loss.name": one_of(LOSSES),
-        "loss.distance": one_of(DISTANCES),
-        "loss.reading": one_of(READINGS),
-        "loss.margin": positive,
-        "loss.weighting": one_of(WEIGHTINGS),
-        "loss.w_pixel": share,
-        "loss.dim": at_least(1),
-        "loss.encoder_init": one_of(INITS),
+        "data.val_plates": _at_least(0),
+    }
+
+
+def _loss_rules(loss: LossConfig) -> dict[str, tuple]:
+    gan_phase = loss.name == "esrgan" and loss.gan_select == "gan"  # a GAN phase to select from must exist
+    uses_encoder = loss.name in ("pecl", "esrgan")
+    return {
+        "loss.name": _one_of(LOSSES),
+        "loss.distance": _one_of(DISTANCES),
+        "loss.reading": _one_of(READINGS),
+        "loss.margin": _POSITIVE,
+        "loss.weighting": _one_of(WEIGHTINGS),
+        "loss.w_pixel": _SHARE,
+        "loss.dim": _at_least(1),
+        "loss.encoder_init": _one_of(INITS),
         "loss.encoder_path": (
             (lambda value: value is not None or loss.encoder_init != "path" or not uses_encoder),
             "a weights file when loss.encoder_init is path",
         ),
-        "loss.encoder_iterations": at_least(1),
+        "loss.encoder_iterations": _at_least(1),
         "loss.gan_start": ((lambda value: 0 <= value < 1), "in [0, 1) with loss.gan_select gan (1 leaves no GAN phase)")
         if gan_phase
-        else share,
-        "loss.gan_lr": positive,
-        "loss.gan_select": one_of(GAN_SELECTS),
-        "loss.text_plates": at_least(1),
-        "train.iterations": at_least(1),
-        "train.batch_size": at_least(1),
-        "train.lr": positive,
-        "train.warmup": at_least(0),
-        "train.schedule": one_of(SCHEDULES),
+        else _SHARE,
+        "loss.gan_lr": _POSITIVE,
+        "loss.gan_select": _one_of(GAN_SELECTS),
+        "loss.text_plates": _at_least(1),
+    }
+
+
+def _train_rules() -> dict[str, tuple]:
+    return {
+        "train.iterations": _at_least(1),
+        "train.batch_size": _at_least(1),
+        "train.lr": _POSITIVE,
+        "train.warmup": _at_least(0),
+        "train.schedule": _one_of(SCHEDULES),
         "train.decay": ((lambda value: 0 < value <= 1), "in (0, 1]"),
-        "train.min_lr": at_least(0),
-        "train.grad_clip": at_least(0),
-        "train.val_every": at_least(1),
-        "train.seed": seed,
+        "train.min_lr": _at_least(0),
+        "train.grad_clip": _at_least(0),
+        "train.val_every": _at_least(1),
+        "train.seed": _SEED,
         "train.device": (
             (lambda value: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value) is not None),
             "auto, cpu, mps, cuda or cuda:N",
         ),
-        "train.threads": at_least(0),
+        "train.threads": _at_least(0),
         "train.bf16": ((lambda value: isinstance(value, bool) or value == "auto"), "auto, true or false"),
-        "train.cpu_kernels": one_of(tuple(CPU_KERNEL_ENV)),
+        "train.cpu_kernels": _one_of(tuple(CPU_KERNEL_ENV)),
         "train.divergence": ((lambda value: value > 1), "above 1 (a multiple of the lowest running loss)"),
     }
 

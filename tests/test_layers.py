@@ -14,6 +14,7 @@ from pathlib import Path
 import lpsr
 
 PACKAGE = Path(lpsr.__file__).parent
+ROOT = PACKAGE.parent  # the repository (bench/ beside the package)
 LEAVES = ("lpsr.files", "lpsr.seeding", "lpsr.precision", "lpsr.metrics", "lpsr.inference")
 LAYERS = (
     LEAVES,
@@ -103,4 +104,15 @@ def test_no_function_is_longer_than_80_lines():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80:
                 long.append(f"{module_name(path)}.{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, long
+
+
+def test_no_function_in_the_package_or_the_benches_is_over_60_lines():
+    long = []
+    for path in sorted([*(ROOT / "lpsr").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                long.append(
+                    f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+                )
     assert not long, long

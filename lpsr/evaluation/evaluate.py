@@ -122,29 +122,18 @@ def evaluate(
     of its CCPD file name (OCR text, confidence, exact match, character accuracy). `bf16`: true,
     false or "auto" (bf16 autocast where `device` computes bf16 natively); the summary records it."""
     bf16 = inference_bf16(bf16, device)
-    if (
-        model is not None and channels_last
-    ):  # faster whole-plate inference on CPU (bench/infer_speed.py measures by how much)
-        model = model.to(memory_format=torch.channels_last)
-    sr = (
-        super_resolve(model, plates.lr, device, bf16=bf16, channels_last=channels_last)
-        if model is not None
-        else plates.hr
-    )
-    plates_per_s = _plates_per_s(model, plates.lr, device, bf16, channels_last) if model is not None else None
-    scores = score_plates(sr, plates.hr, crop_border) if model is not None else {}
-    columns: dict[str, list] = dict(scores)
-    ocr_summary = {}
+    if model is None:  # the HR plates themselves: no scores, nothing to time
+        sr, scores, plates_per_s = plates.hr, {}, None
+    else:
+        if channels_last:  # faster whole-plate inference on CPU (bench/infer_speed.py measures by how much)
+            model = model.to(memory_format=torch.channels_last)
+        sr = super_resolve(model, plates.lr, device, bf16=bf16, channels_last=channels_last)
+        scores = score_plates(sr, plates.hr, crop_border)
+        plates_per_s = _plates_per_s(model, plates.lr, device, bf16, channels_last)
+    columns, ocr_summary = dict(scores), {}
     if reader is not None:
-        reads = reader.read(sr)
-        columns["ocr_text"] = [text for text, _ in reads]
-        columns["ocr_conf"] = [conf for _, conf in reads]
-        scored = [score_read(text, truth) for (text, _), truth in zip(reads, plates.texts)]
-        columns["exact"] = [s["exact"] for s in scored]
-        columns["char_acc"] = [s["char_acc"] for s in scored]
-        ocr_summary = {k: v for k, v in ocr_scores(reads, plates.texts).items() if k != "n"}
-        conf = summarize(columns["ocr_conf"])  # the paper's OCRρ: median (± std) of the confidence
-        ocr_summary |= {"ocr_conf_median": conf["median"], "ocr_conf_std": conf["std"]}
+        reads, ocr_summary = read_plates(reader, sr, plates.texts)
+        columns |= reads
     summary = {
         "method": method,
         "run": run,
@@ -163,23 +152,44 @@ def evaluate(
         "data": {"root": plates.summary.get("root"), "split": plates.summary.get("split")},
     }
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        table = io.StringIO(newline="")
-        writer = csv.writer(table)
-        writer.writerow(["file", "plate", "width", "height", *columns])
-        for i, (file, text) in enumerate(zip(plates.files, plates.texts)):
-            h, w = plates.hr[i].shape[:2]
-            values = (f"{columns[k][i]:.4f}" if isinstance(columns[k][i], float) else columns[k][i] for k in columns)
-            writer.writerow([file, text, w, h, *values])
-        # both or neither: a failure leaves the previous per_plate.csv and summary.json whole
-        write_atomic(
-            {
-                out / "per_plate.csv": table.getvalue().encode("utf-8"),
-                out / "summary.json": json.dumps(summary, indent=2, ensure_ascii=False).encode("utf-8"),
-            }
-        )
+        write_results(Path(out_dir), plates, columns, summary)
     return summary
+
+
+def read_plates(reader, sr: list, texts: list[str]) -> tuple[dict[str, list], dict]:
+    """What `reader` reads of each SR plate against its text: the per-plate columns (OCR text,
+    confidence, exact match, character accuracy) and their summary (exact and character accuracy,
+    and the paper's OCRρ: the median (± std) of the confidence)."""
+    reads = reader.read(sr)
+    scored = [score_read(text, truth) for (text, _), truth in zip(reads, texts)]
+    columns = {
+        "ocr_text": [text for text, _ in reads],
+        "ocr_conf": [conf for _, conf in reads],
+        "exact": [s["exact"] for s in scored],
+        "char_acc": [s["char_acc"] for s in scored],
+    }
+    summary = {k: v for k, v in ocr_scores(reads, texts).items() if k != "n"}
+    conf = summarize(columns["ocr_conf"])
+    return columns, summary | {"ocr_conf_median": conf["median"], "ocr_conf_std": conf["std"]}
+
+
+def write_results(out: Path, plates: PlateSet, columns: dict[str, list], summary: dict) -> None:
+    """per_plate.csv (a row per plate: file, text, size, then `columns`) and summary.json into
+    `out`, both or neither: a failure leaves the previous pair whole."""
+    out.mkdir(parents=True, exist_ok=True)
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["file", "plate", "width", "height", *columns])
+    for i, (file, text) in enumerate(zip(plates.files, plates.texts)):
+        h, w = plates.hr[i].shape[:2]
+        values = (f"{columns[k][i]:.4f}" if isinstance(columns[k][i], float) else columns[k][i] for k in columns)
+        writer.writerow([file, text, w, h, *values])
+    write_atomic(
+        {
+            out / "per_plate.csv": table.getvalue().encode("utf-8"),
+            out / "summary.json": json.dumps(summary, indent=2, ensure_ascii=False).encode("utf-8"),
+        }
+    )
 
 
 def evaluate_run(

@@ -175,12 +175,6 @@ def model_card(card: dict) -> str:
     )
     fp16_change = test["model"]["psnr_y"]["median"] - card["fp32_checkpoint_psnr_y_median"]
     minutes = train["train_seconds"] / 60
-    reproduce = "\n".join(
-        [f"lpsr train --config models/{card['name']}/candidates/{c['run_id']}.yaml" for c in card["candidates"]]
-        + [
-            f"lpsr release {' '.join('runs/' + c['run_id'] for c in card['candidates'])} --data {test['data']} --out models/{card['name']}"
-        ]
-    )
     return f"""---
 license: mit
 library_name: pytorch
@@ -221,7 +215,19 @@ Chosen on validation (PSNR-Y of the val plates at each run's best checkpoint), n
 |---|---|---|---|
 {candidate_rows}
 
-{_results(test)}## Intended use
+{_results(test)}{_use_and_reproduce(card)}"""
+
+
+def _use_and_reproduce(card: dict) -> str:
+    """The card's intended use, limits, licence and the commands that reproduce it."""
+    train, test, model = card["training"], card["test"], card["model"]
+    reproduce = "\n".join(
+        [f"lpsr train --config models/{card['name']}/candidates/{c['run_id']}.yaml" for c in card["candidates"]]
+        + [
+            f"lpsr release {' '.join('runs/' + c['run_id'] for c in card['candidates'])} --data {test['data']} --out models/{card['name']}"
+        ]
+    )
+    return f"""## Intended use
 
 x{model["scale"]} upscaling of crops of Chinese CCPD-style plates (blue, and green new-energy) about
 8 px high, from parking-lot photographs, for reading or inspection: `lpsr upscale plate.png out.png`,

@@ -296,25 +296,7 @@ def ablation_findings(
         mse_text = (
             f"{number(mse['psnr_y_median'])} dB [{number(mse['psnr_y_ci_low'])}, {number(mse['psnr_y_ci_high'])}]"
         )
-    if chosen.empty:
-        best = "No PECL variant finished, so none is set against MSE."
-    else:
-        name = chosen["val_psnr_y"].idxmax()  # chosen on validation, then compared on test once
-        row, level = chosen.loc[name], len(leaders(chosen["val_psnr_y"].to_dict())) - 1
-        others = f"; {level} other{'s are' if level > 1 else ' is'} level with it to 0.01 dB" if level else ""
-        best = (
-            f"The PECL variant with the best validation PSNR-Y ({number(row['val_psnr_y'], unit=' dB')}{others}) is d = {int(row['d'])} "
-            f"with {DISTANCE_NAMES[row['distance']]} distance; on test it reaches {number(row.get('psnr_y_median'), unit=' dB')}"
-        )
-        if name in per_plate and "ours-mse" in per_plate:
-            gain = paired_difference(per_plate[name], per_plate["ours-mse"])
-            gap = difference(gain["median_diff"], gain["ci_low"], gain["ci_high"])
-            if gap.startswith("nil"):
-                best += f", and paired over the same plates its difference from MSE is {gap}."
-            else:
-                best += f", and paired over the same plates it differs from MSE by {gap}, better on {gain['wins']:.0%} of them."
-        else:
-            best += "; its paired difference from MSE is not measured (a run has no per-plate scores)."
+    best = _best_variant(chosen, per_plate)
     scored = pecl.dropna(subset=["psnr_y_median"]) if "psnr_y_median" in pecl else pecl.iloc[:0]
     shared = dims_of_both_distances(scored)
     by_distance = scored[scored["d"].isin(shared)].groupby("distance")["psnr_y_median"].mean()
@@ -350,6 +332,32 @@ def ablation_findings(
         "ocr": ocr,
         "headline": ", ".join(f"{k} = {v}" for k, v in headline.items() if k != "name"),
     }
+
+
+def _best_variant(chosen: pd.DataFrame, per_plate: dict[str, np.ndarray]) -> str:
+    """Chapter 4's sentence on the PECL variant validation picks (`chosen`: the PECL rows with a
+    validation PSNR-Y) and its paired test difference from MSE."""
+    if chosen.empty:
+        return "No PECL variant finished, so none is set against MSE."
+    name = chosen["val_psnr_y"].idxmax()  # chosen on validation, then compared on test once
+    row, level = chosen.loc[name], len(leaders(chosen["val_psnr_y"].to_dict())) - 1
+    others = f"; {level} other{'s are' if level > 1 else ' is'} level with it to 0.01 dB" if level else ""
+    best = (
+        f"The PECL variant with the best validation PSNR-Y ({number(row['val_psnr_y'], unit=' dB')}{others}) is d = {int(row['d'])} "
+        f"with {DISTANCE_NAMES[row['distance']]} distance; on test it reaches {number(row.get('psnr_y_median'), unit=' dB')}"
+    )
+    if name in per_plate and "ours-mse" in per_plate:
+        gain = paired_difference(per_plate[name], per_plate["ours-mse"])
+        gap = difference(gain["median_diff"], gain["ci_low"], gain["ci_high"])
+        if gap.startswith("nil"):
+            best += f", and paired over the same plates its difference from MSE is {gap}."
+        else:
+            best += (
+                f", and paired over the same plates it differs from MSE by {gap}, better on {gain['wins']:.0%} of them."
+            )
+    else:
+        best += "; its paired difference from MSE is not measured (a run has no per-plate scores)."
+    return best
 
 
 def beyond_findings(

@@ -158,12 +158,7 @@ def build_book(
         raise FileNotFoundError(f"no _config.yml in {project}: build the book from a clone of the repository")
     out, runs_dir = Path(out).resolve(), Path(runs_dir).resolve()
     source = _fresh_source(project, out / "source", build_banner(profile, data))
-    selected = chapters(project)
-    if only:
-        unknown = sorted(set(only) - set(selected))
-        if unknown:
-            raise ValueError(f"unknown chapters {unknown}; the book has {selected}")
-        selected = [c for c in selected if c in only]
+    selected = _selected_chapters(project, only)
     _drop_chapters(source, set(chapters(project)) - set(selected))
     given = {
         "profile": profile,
@@ -171,8 +166,8 @@ def build_book(
         "runs_dir": str(runs_dir),
         "results_dir": str(out / "results"),
         "model_source": "runs",  # chapter 6 trains its runs in the book, never falls back to the released model
+        "small_plates": str(Path(small_plates).resolve()) if small_plates else None,
     }
-    given["small_plates"] = str(Path(small_plates).resolve()) if small_plates else None
     if cell_timeout == -1:
         cell_timeout = CELL_TIMEOUT[profile]
     shutil.rmtree(out / "results" / "findings", ignore_errors=True)  # each chapter run records its own again
@@ -184,22 +179,39 @@ def build_book(
     if failure and not seconds:
         raise BookError(failure)
     trained = len(set(runs_dir.glob("*/done.json")) - finished)
-    entry = {
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "profile": profile,
-        "seconds": seconds,
-        "reused": done.reused,
-        "ran": done.ran,
-        "trained": trained,
-        "cached": len(finished),
-    }
-    _findings_into_intro(source, out / "results", list(seconds))
-    with open(source / "book" / "intro.md", "a", encoding="utf-8") as intro:
-        intro.write(build_note(profile, data, record_build(out, entry), source))
+    _close_intro(source, out, profile, data, done, trained, len(finished))
     html = _jupyter_book(source, out)
     if failure:
         raise BookError(f"{failure}; the {len(seconds)} chapters before it are built in {html}")
     return html
+
+
+def _close_intro(source: Path, out: Path, profile: str, data, done, trained: int, cached: int) -> None:
+    """The intro page's findings table (what the chapters that ran recorded) and its build note,
+    with this build recorded beside the earlier ones (`record_build`)."""
+    entry = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "profile": profile,
+        "seconds": done.seconds,
+        "reused": done.reused,
+        "ran": done.ran,
+        "trained": trained,
+        "cached": cached,
+    }
+    _findings_into_intro(source, out / "results", list(done.seconds))
+    with open(source / "book" / "intro.md", "a", encoding="utf-8") as intro:
+        intro.write(build_note(profile, data, record_build(out, entry), source))
+
+
+def _selected_chapters(project: Path, only: list[str] | None) -> list[str]:
+    """The book's chapters in order, or those of them named in `only` (a ValueError names any other)."""
+    selected = chapters(project)
+    if only:
+        unknown = sorted(set(only) - set(selected))
+        if unknown:
+            raise ValueError(f"unknown chapters {unknown}; the book has {selected}")
+        selected = [c for c in selected if c in only]
+    return selected
 
 
 def _fresh_source(project: Path, source: Path, banner: str) -> Path:

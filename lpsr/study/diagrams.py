@@ -131,15 +131,11 @@ def network_diagram(model: nn.Module, lr_size: tuple[int, int] = (8, 8)):
     return fig
 
 
-def pecl_diagram(loss: nn.Module, patch: int = 64):
-    """The paper's Fig. 3 from a PECL loss (`lpsr.losses.pecl.PECLLoss` with its encoder): SR and HR
-    through one encoder with shared weights (its class, embedding size d, parameters, frozen or
-    trained), the distance D between the unit-length embeddings, the contrastive term the loss's
-    reading makes of D, the pixel loss, and the weighting of eq. 19 that sums them."""
+def _pecl_text(loss: nn.Module, patch: int) -> dict[str, str]:
+    """The lines of Fig. 3's boxes that describe `loss`: its encoder, embedding, distance, reading and weighting."""
     encoder = loss.encoder
     if encoder is None:
         raise ValueError("pecl_diagram needs a PECL loss with its encoder (this one is MSE alone)")
-    dim = getattr(encoder, "dim", None)
     trained = any(p.requires_grad for p in encoder.parameters())
     training = encoder.training
     with torch.no_grad():
@@ -153,32 +149,42 @@ def pecl_diagram(loss: nn.Module, patch: int = 64):
         "uncertainty": "learnable (uncertainty)",
     }
     norm = {"l1": "‖Ṽ_SR − Ṽ_HR‖₁, Manhattan (eq. 18)", "l2": "‖Ṽ_SR − Ṽ_HR‖₂, Euclidean"}[loss.distance]
+    state = "trained with the network" if trained else "frozen"
+    return {
+        "encoder": f"{type(encoder).__name__}, shared weights (eq. 15)",
+        "trunk": f"ResNet-18 trunk + linear head to d = {getattr(encoder, 'dim', None)} · {count_parameters(encoder):,} parameters · {state}",
+        "embedding": f"{d_shape[0]}-d, unit length (eq. 16)",
+        "distance": f"D = {norm}",
+        "contrastive": f"L_contrastive = {term[loss.reading]}",
+        "weights": f"weights {weighting[loss.weights.weighting]}; w_pixel / w_contrastive {w_pixel:.2f} / {w_contrastive:.2f} at the start",
+    }
 
+
+def pecl_diagram(loss: nn.Module, patch: int = 64):
+    """The paper's Fig. 3 from a PECL loss (`lpsr.losses.pecl.PECLLoss` with its encoder): SR and HR
+    through one encoder with shared weights (its class, embedding size d, parameters, frozen or
+    trained), the distance D between the unit-length embeddings, the contrastive term the loss's
+    reading makes of D, the pixel loss, and the weighting of eq. 19 that sums them."""
+    text = _pecl_text(loss, patch)
     height, h = 5.1, 0.5
     fig, ax = _canvas(height)
     left, right, full = 0.4, PAGE_WIDTH / 2 + 0.2, PAGE_WIDTH - 0.8
     half = PAGE_WIDTH / 2 - 0.6
     _box(ax, left, 4.35, half, h, ["SR patch", f"3 × {patch} × {patch}, the network's output"], "data")
     _box(ax, right, 4.35, half, h, ["HR patch", f"3 × {patch} × {patch}, the target"], "data")
-    state = "trained with the network" if trained else "frozen"
-    _box(
-        ax, left, 3.3, full, 0.6,
-        [f"{type(encoder).__name__}, shared weights (eq. 15)", f"ResNet-18 trunk + linear head to d = {dim} · {count_parameters(encoder):,} parameters · {state}"],
-        "module",
-    )  # fmt: skip
-    _box(ax, left, 2.3, half, h, ["Ṽ_SR", f"{d_shape[0]}-d, unit length (eq. 16)"], "data")
-    _box(ax, right, 2.3, half, h, ["Ṽ_HR", f"{d_shape[0]}-d, unit length (eq. 16)"], "data")
-    _box(ax, left, 1.3, half, h, [f"D = {norm}"], "loss")
+    _box(ax, left, 3.3, full, 0.6, [text["encoder"], text["trunk"]], "module")
+    _box(ax, left, 2.3, half, h, ["Ṽ_SR", text["embedding"]], "data")
+    _box(ax, right, 2.3, half, h, ["Ṽ_HR", text["embedding"]], "data")
+    _box(ax, left, 1.3, half, h, [text["distance"]], "loss")
     _box(ax, right, 1.3, half, h, ["L_pixel = MSE(SR, HR) (eq. 14)"], "loss")
-    _box(ax, left, 0.72, half, 0.36, [f"L_contrastive = {term[loss.reading]}"], "loss", 8.5)
-    weights = f"weights {weighting[loss.weights.weighting]}; w_pixel / w_contrastive {w_pixel:.2f} / {w_contrastive:.2f} at the start"
+    _box(ax, left, 0.72, half, 0.36, [text["contrastive"]], "loss", 8.5)
     _box(
         ax,
         left,
         0.04,
         full,
         0.5,
-        ["L_PECL = w_pixel · L_pixel + w_contrastive · L_contrastive (eq. 19)", weights],
+        ["L_PECL = w_pixel · L_pixel + w_contrastive · L_contrastive (eq. 19)", text["weights"]],
         "loss",
         8.5,
     )
