@@ -90,8 +90,9 @@ class TrainConfig:
     device: str = "auto"  # "auto": CUDA when present, else CPU
     threads: int = 0  # CPU threads; 0: this process's share of its usable cores (lpsr.training.sharing)
     # bf16 autocast: "auto" turns it on where a CPU computes bf16 natively (AVX-512-bf16 or AMX)
-    # and off elsewhere (emulated, 20x slower on AVX2-only CPUs; on a GPU the step is bound by
-    # kernel launches, and fp32 measured faster); true/false force it (lpsr.precision)
+    # and off elsewhere (emulated on AVX2-only CPUs, far slower; on a GPU the step is bound by
+    # kernel launches, where fp32 is the faster: the README gives the measured figures);
+    # true/false force it (lpsr.precision)
     bf16: bool | str = "auto"
     channels_last: bool = True
     # the CPU kernels torch uses: "native", or "avx2" to train on an AVX-512 CPU as an AVX2-only one

@@ -8,9 +8,8 @@ never by a default tuned to one machine:
   than in fp32, so `auto` means fp32 there.
 - On a GPU, `auto` means fp32 (which cuDNN computes as TF32 on Ampere and later): the paper's
   network is small (2M parameters on 8x8 inputs), so a training step there is bound by kernel
-  launches and host work, not arithmetic, and bf16 autocast only adds cast kernels. On an H200 at
-  the paper's batch of 128, bf16 trained 20-31% slower than fp32 in each of two
-  measurements (bench/train_speed.py --device cuda); `train.bf16=true` still forces it.
+  launches and host work, not arithmetic, and bf16 autocast only adds cast kernels (the README
+  gives what bench/train_speed.py --device cuda measured); `train.bf16=true` still forces it.
 - `train.compile` (true or false) wraps the model in torch.compile, falling back to eager with a
   warning when compiling fails; it is off by default (see `resolve_compile`).
 

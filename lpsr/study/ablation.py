@@ -32,8 +32,8 @@ DISTANCE_NAMES = {"l1": "Manhattan (L1)", "l2": "Euclidean (L2)"}
 
 # The embedding sizes each distance is trained at, by profile. The paper trains both distances at
 # every d; at `smoke` and `cpu` the Euclidean distance is trained at d = 128 only, which keeps the
-# `cpu` book within 2.5 h on a 2-core machine and still sets L1 against L2 at one d (chapters 4 and
-# 5 say so on their pages, `arms_note`).
+# `cpu` book's build short enough for a 2-core machine (the README gives its time) and still sets
+# L1 against L2 at one d (chapters 4 and 5 say so on their pages, `arms_note`).
 ARMS = {
     "smoke": {"l1": DIMS, "l2": (128,)},
     "cpu": {"l1": DIMS, "l2": (128,)},
@@ -107,9 +107,10 @@ def arms_note(arms: dict, profile: str) -> str:
     )
     return (
         f"At the `{profile}` profile the grid of d and distance is not complete: {trained}"
-        f" (the paper: every distance at d = {', '.join(str(d) for d in DIMS)}). The missing runs would take the"
-        " `cpu` book past its 2.5 hours on a 2-core machine, and the paper's two distances are still set"
-        " against each other where both are trained; the `paper` profile trains the whole grid."
+        f" (the paper: every distance at d = {', '.join(str(d) for d in DIMS)}). The missing runs would lengthen"
+        " the `cpu` book's build (the introduction times it), and the paper's two"
+        " distances are still set against each other where both are trained; the `paper` profile trains"
+        " the whole grid."
     )
 
 
@@ -121,7 +122,7 @@ def seeds_note(seeds, profile: str) -> str:
     return (
         f"At the `{profile}` profile question 4 trains {len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
         f" (the `paper` profile {len(SEEDS['paper'])}): each seed is an MSE run, a PECL run and its own"
-        " pretrained encoder, and more would take the `cpu` book past its 2.5 hours on a 2-core machine,"
+        " pretrained encoder, and each more would lengthen the `cpu` book's build (the introduction times it),"
         f" so the spread above is that of {len(seeds)} values, a rough scale rather than an estimate."
     )
 

@@ -25,8 +25,9 @@ from lpsr.files import write_atomic
 
 PROJECT = Path(__file__).resolve().parents[2]  # the repository: lpsr/study/book.py
 # The longest a chapter's cell may run before the chapter is stopped as stalled (seconds; None: no
-# limit): about ten times the longest cell of each profile on an idle 2-core machine (a chapter's
-# training), so that a loaded machine still finishes while a stall ends well within a CI run.
+# limit): well above the longest cell of each profile (a chapter's training; the book's build
+# record, in its introduction, times every chapter), so that a loaded machine still finishes
+# while a stall ends well within a CI run.
 # At `paper` scale a cell trains for hours to days, so it is not bounded.
 CELL_TIMEOUT = {"smoke": 1200, "cpu": 3 * 3600, "paper": None}
 VERSIONED = ("torch", "torchvision", "numpy", "paddleocr", "onnxruntime", "rapidocr", "matplotlib", "pandas", "myst-nb")
