@@ -95,7 +95,7 @@ def cmd_compare(args) -> None:
 
 
 def cmd_encoder_pretrain(args) -> None:
-    from lpsr.losses.plate_reader import plate_encoder_path, pretrain_plate_encoder
+    from lpsr.training.encoder_pretraining import plate_encoder_path, pretrain_plate_encoder
 
     root = _data_root(args)
     settings = {"iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed}

@@ -160,7 +160,7 @@ def reproducible_fp32(threads: int):
     AMX CPUs), deterministic algorithms, and a fixed thread count (oneDNN's convolution backward
     sums per-thread partial results, so its bits depend on the thread count). The caller's
     settings are restored after. What stays machine-dependent is the instruction set: oneDNN's
-    AVX2 and AVX-512 kernels accumulate in different orders (see lpsr.losses.plate_reader.pretrain_plate_encoder)."""
+    AVX2 and AVX-512 kernels accumulate in different orders (see lpsr.training.encoder_pretraining.pretrain_plate_encoder)."""
     previous = (
         torch.get_num_threads(),
         torch.get_float32_matmul_precision(),

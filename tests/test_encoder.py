@@ -15,13 +15,8 @@ from lpsr.losses.encoder import (
     encoder_fingerprint,
     imagenet_weights_path,
 )
-from lpsr.losses.plate_reader import (
-    BLANK,
-    load_plate_classifier,
-    plate_encoder_path,
-    plate_labels,
-    pretrain_plate_encoder,
-)
+from lpsr.losses.plate_reader import BLANK, load_plate_classifier, plate_labels
+from lpsr.training.encoder_pretraining import plate_encoder_path, pretrain_plate_encoder
 
 FAST = dict(iterations=6, batch_size=8, size=(32, 96))  # a smoke pretraining: seconds on one thread
 
@@ -239,3 +234,15 @@ def test_the_fingerprint_keys_the_weights_not_the_file_or_its_making(pretrained,
     reader = load_plate_classifier(path)
     assert encoder_fingerprint(reader) == encoder_fingerprint(load_plate_classifier(path))
     assert encoder_fingerprint(reader) != encoder_fingerprint(load_plate_classifier(again))
+
+
+def test_building_a_loss_trains_nothing_it_loads_the_reader_it_is_handed(tmp_path, monkeypatch):
+    from lpsr.config import load_config
+    from lpsr.losses import build_loss
+
+    monkeypatch.setenv("LPSR_CACHE", str(tmp_path / "cache"))
+    config = load_config("smoke", overrides=["loss.name=pecl", "loss.encoder_init=plates"])
+    with pytest.raises(ValueError, match="needs the pretrained plate reader: hand build_loss its file"):
+        build_loss(config)
+    assert not (tmp_path / "cache").exists()  # no pretraining started, nothing cached
+    assert build_loss(load_config("smoke", overrides=["loss.name=pecl", "loss.encoder_init=random"])).encoder

@@ -101,7 +101,7 @@ def test_env_json_records_the_resolved_precision(tmp_path, synthetic_root):
 def test_avx2_kernels_train_in_a_child_process_with_an_encoder_of_their_own(tmp_path, synthetic_root):
     """train.cpu_kernels=avx2 trains as an AVX2-only CPU would: in a child process whose torch runs
     AVX2 kernels (env.json says so), with a plates encoder pretrained there, in a folder of its own."""
-    from lpsr.losses.plate_reader import plate_encoder_path
+    from lpsr.training.encoder_pretraining import plate_encoder_path
     from lpsr.training.train import train
 
     settings = ["loss.name=pecl", "train.iterations=2", "train.val_every=2"]

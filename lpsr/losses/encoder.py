@@ -143,7 +143,7 @@ def imagenet_weights_path(path: str | Path | None = None) -> Path:
             f"https://download.pytorch.org/models/{IMAGENET_FILE}, copied from a machine that has it) at "
             f"{Path(torch.hub.get_dir()) / 'checkpoints' / IMAGENET_FILE} (set TORCH_HOME to use another "
             f"cache root), or pass its path explicitly. Without it, use init='plates' (an encoder "
-            f"pretrained here on HR plates, see lpsr.losses.plate_reader.pretrain_plate_encoder) or init='random' "
+            f"pretrained here on HR plates, see lpsr.training.encoder_pretraining.pretrain_plate_encoder) or init='random' "
             f"(a seeded random encoder)."
         )
     return target

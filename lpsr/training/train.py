@@ -60,6 +60,7 @@ from lpsr.metrics import psnr_rgb, psnr_y
 from lpsr.models import build_model, count_parameters
 from lpsr.precision import CPU_KERNEL_ENV, CompiledOrEager, as_device, runs_cpu_kernels
 from lpsr.seeding import deterministic_cuda, seed_everything
+from lpsr.training.encoder_pretraining import plate_encoder_for
 from lpsr.training.runs import environment, run_config, run_dir_for, truncate_log
 from lpsr.training.sharing import MachineShare, RunLock
 
@@ -318,7 +319,8 @@ def _set_up(config: RunConfig, runs_dir: str | Path, progress: bool, retrain: bo
     if world > 1 and rank != 0:
         dist.barrier()  # rank 0 prepares the plate cache and the encoder first
     train_plates, val_plates, fingerprint = prepare_data(config, progress)
-    loss_fn = build_loss(config, Path(train_plates.summary["root"]), progress, train_plates).to(device)
+    encoder_file = plate_encoder_for(config, Path(train_plates.summary["root"]), progress)
+    loss_fn = build_loss(config, encoder_file, train_plates).to(device)
     if world > 1 and rank == 0:
         dist.barrier()
     if loss_fn.encoder is not None:
