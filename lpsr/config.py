@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from lpsr.data.degradation import KERNELS
-from lpsr.data.plates import CROPS, SCALES, PlateProtocol, PlateSet, data_root, load_plates
+from lpsr.data.plates import CROPS, SCALES
 from lpsr.losses.encoder import INITS
 from lpsr.losses.esrgan import GAN_SELECTS
 from lpsr.losses.pecl import DISTANCES, LOSSES, READINGS, WEIGHTINGS
@@ -394,16 +394,3 @@ def config_from_dict(data: dict) -> RunConfig:
     config = RunConfig()
     _merge(config, data)
     return validate_config(config)
-
-
-def plate_source(config: RunConfig) -> tuple[Path, PlateProtocol]:
-    """Where a configuration's plates come from and how they are cut: its data root (synthetic
-    CCPD-format frames, written on first use, when data.root is None) and its plate protocol."""
-    root = data_root(config.data.root, config.data.synthetic_frames, config.data.synthetic_seed)
-    return root, PlateProtocol(scale=config.model.scale, crop=config.data.crop, kernel=config.data.kernel)
-
-
-def split_plates(config: RunConfig, split: str, progress: bool = True) -> PlateSet:
-    """The whole plates (HR and LR) of one split of a configuration's data."""
-    root, protocol = plate_source(config)
-    return load_plates(root, split, protocol, progress=progress)

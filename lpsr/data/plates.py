@@ -324,3 +324,17 @@ def data_root(
 
     folder = Path(cache_dir or default_cache_dir()) / f"synthetic-{synthetic_frames}-seed{seed}"
     return write_synthetic_ccpd(folder, n_frames=synthetic_frames, seed=seed)
+
+
+def plate_source(config) -> tuple[Path, PlateProtocol]:
+    """Where a configuration's plates come from and how they are cut: its data root (synthetic
+    CCPD-format frames, written on first use, when data.root is None) and its plate protocol.
+    `config`: a lpsr.config.RunConfig (which sits above the data, so it is not imported here)."""
+    root = data_root(config.data.root, config.data.synthetic_frames, config.data.synthetic_seed)
+    return root, PlateProtocol(scale=config.model.scale, crop=config.data.crop, kernel=config.data.kernel)
+
+
+def split_plates(config, split: str, progress: bool = True) -> PlateSet:
+    """The whole plates (HR and LR) of one split of a configuration's data."""
+    root, protocol = plate_source(config)
+    return load_plates(root, split, protocol, progress=progress)

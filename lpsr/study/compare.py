@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 from torch import nn
 
-from lpsr.config import RunConfig, split_plates
+from lpsr.config import RunConfig
+from lpsr.data.plates import split_plates
 from lpsr.evaluation.evaluate import RELEASED_WEIGHTS, evaluate, load_model
 from lpsr.files import CheckpointError
 from lpsr.inference import inference_bf16

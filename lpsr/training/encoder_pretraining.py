@@ -29,6 +29,7 @@ from lpsr.data.plates import (
     load_plates,
 )
 from lpsr.files import checkpoint_bytes, write_atomic
+from lpsr.losses import TrainingLoss, build_loss
 from lpsr.losses.plate_reader import BLANK, PlateClassifier, plate_labels
 from lpsr.precision import reproducible_fp32
 from lpsr.seeding import preserved_rng, seed_everything
@@ -39,6 +40,12 @@ PRETRAIN_VERSION = 2  # 2: the file also holds the position classifiers
 # backward sums per-thread partial results, so the weights depend on it (2 is the training default,
 # under which the cached encoders were made).
 PRETRAIN_THREADS = 2
+
+
+def loss_for(config, root: str | Path, train_plates=None, progress: bool = True) -> TrainingLoss:
+    """The loss a run of `config` trains with: `lpsr.losses.build_loss` handed the plate reader it
+    needs (`plate_encoder_for`, pretrained on `root` on first use)."""
+    return build_loss(config, plate_encoder_for(config, root, progress), train_plates)
 
 
 def plate_encoder_for(config, root: str | Path, progress: bool = True) -> Path | None:

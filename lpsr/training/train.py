@@ -49,18 +49,18 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from lpsr.config import RunConfig, TrainConfig, plate_source, validate_config
+from lpsr.config import RunConfig, TrainConfig, validate_config
 from lpsr.data.patches import PlatePatches
-from lpsr.data.plates import PlateSet, load_plates
+from lpsr.data.plates import PlateSet, load_plates, plate_source
 from lpsr.files import CheckpointError, checkpoint_bytes, load_checkpoint, write_atomic
 from lpsr.inference import autocast, super_resolve
-from lpsr.losses import TrainingLoss, build_loss
+from lpsr.losses import TrainingLoss
 from lpsr.losses.encoder import encoder_fingerprint
 from lpsr.metrics import psnr_rgb, psnr_y
 from lpsr.models import build_model, count_parameters
 from lpsr.precision import CPU_KERNEL_ENV, CompiledOrEager, as_device, runs_cpu_kernels
 from lpsr.seeding import deterministic_cuda, seed_everything
-from lpsr.training.encoder_pretraining import plate_encoder_for
+from lpsr.training.encoder_pretraining import loss_for
 from lpsr.training.runs import environment, run_config, run_dir_for, truncate_log
 from lpsr.training.sharing import MachineShare, RunLock
 
@@ -319,8 +319,7 @@ def _set_up(config: RunConfig, runs_dir: str | Path, progress: bool, retrain: bo
     if world > 1 and rank != 0:
         dist.barrier()  # rank 0 prepares the plate cache and the encoder first
     train_plates, val_plates, fingerprint = prepare_data(config, progress)
-    encoder_file = plate_encoder_for(config, Path(train_plates.summary["root"]), progress)
-    loss_fn = build_loss(config, encoder_file, train_plates).to(device)
+    loss_fn = loss_for(config, Path(train_plates.summary["root"]), train_plates, progress).to(device)
     if world > 1 and rank == 0:
         dist.barrier()
     if loss_fn.encoder is not None:
