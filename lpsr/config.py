@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -18,13 +17,20 @@ from pathlib import Path
 
 import yaml
 
-from lpsr.data.degradation import KERNELS
-from lpsr.data.plates import CROPS, SCALES
-from lpsr.losses.encoder import INITS
-from lpsr.losses.esrgan import GAN_SELECTS
-from lpsr.losses.pecl import DISTANCES, LOSSES, READINGS, WEIGHTINGS
-from lpsr.models import MODELS
 from lpsr.precision import CPU_KERNEL_ENV, resolve_bf16, resolve_compile
+
+# The values each choice setting accepts. They are declared here, where settings are validated,
+# and the layers that implement them import them from here (this module imports none of them).
+SCALES = (2, 4, 8)  # model.scale
+CROPS = ("rectified", "bbox")  # data.crop: perspective warp of the 4 vertices, or the bounding box
+KERNELS = ("bicubic", "area")  # data.kernel: the LR downscale kernel (lpsr.data.degradation)
+MODEL_NAMES = ("bicubic", "lpsr", "srcnn", "espcn", "msrn", "rrdbnet", "tbsrn", "swinir")  # lpsr.models.MODELS
+LOSSES = ("mse", "pecl", "esrgan", "text")  # loss.name
+DISTANCES = ("l1", "l2")  # loss.distance
+READINGS = ("paper", "positive", "positive-linear")  # loss.reading
+WEIGHTINGS = ("fixed", "paper", "uncertainty")  # loss.weighting
+INITS = ("imagenet", "path", "random", "plates")  # loss.encoder_init
+GAN_SELECTS = ("gan", "any")  # loss.gan_select: the best val checkpoint of the GAN phase, or of the whole run
 
 
 @dataclass
@@ -40,9 +46,11 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "lpsr"  # a name registered in lpsr.models.MODELS
+    name: str = "lpsr"  # one of MODEL_NAMES, the models lpsr.models.MODELS registers
     scale: int = 8
-    options: dict = field(default_factory=dict)  # the model constructor's keyword arguments
+    options: dict = field(
+        default_factory=dict
+    )  # the model constructor's keyword arguments (checked by lpsr.models.build_model)
 
 
 @dataclass
@@ -284,16 +292,9 @@ def _value_rules(config: RunConfig) -> dict[str, tuple]:
 
 
 def _model_and_data_rules(model: ModelConfig) -> dict[str, tuple]:
-    options = (
-        [p for p in inspect.signature(MODELS[model.name]).parameters if p != "scale"] if model.name in MODELS else []
-    )
     return {
-        "model.name": _one_of(tuple(MODELS)),
+        "model.name": _one_of(MODEL_NAMES),
         "model.scale": _one_of(SCALES),
-        "model.options": (
-            (lambda value: set(value) <= set(options)),
-            f"keyword arguments of {model.name} ({', '.join(options) or 'none'})",
-        ),
         "data.synthetic_frames": _at_least(1),
         "data.synthetic_seed": _SEED,
         "data.crop": _one_of(CROPS),

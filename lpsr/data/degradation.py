@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-KERNELS = ("bicubic", "area")
+from lpsr.config import KERNELS  # the accepted values, declared with the settings
 
 
 def downscale(hr: np.ndarray, scale: int, kernel: str = "bicubic") -> np.ndarray:

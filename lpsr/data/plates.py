@@ -26,13 +26,12 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
+from lpsr.config import CROPS, KERNELS, SCALES  # the accepted values, declared with the settings
 from lpsr.data.ccpd import CCPDNameError, parse_ccpd_name
-from lpsr.data.degradation import KERNELS, downscale
+from lpsr.data.degradation import downscale
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "val", "test")
-SCALES = (2, 4, 8)
-CROPS = ("rectified", "bbox")  # perspective warp of the 4 vertices, or the bounding box
 CACHE_VERSION = 2  # 2: frames whose plate corners lie outside the frame are skipped
 
 

@@ -62,6 +62,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models import resnet18
 
+from lpsr.config import INITS  # the accepted values, declared with the settings
 from lpsr.files import load_checkpoint
 from lpsr.seeding import preserved_rng
 
@@ -69,7 +70,6 @@ IMAGENET_FILE = "resnet18-f37072fd.pth"
 IMAGENET_SHA256_PREFIX = "f37072fd"  # torchvision names its files by the sha256's first 8 hex digits
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-INITS = ("imagenet", "path", "random", "plates")
 PAPER_DIMS = (64, 128, 256, 512)
 
 

@@ -26,9 +26,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from lpsr.config import GAN_SELECTS  # the accepted values, declared with the settings
 from lpsr.losses.pecl import TrainingLoss
-
-GAN_SELECTS = ("gan", "any")  # select the best val checkpoint of the GAN phase, or of the whole run
 
 
 class ESRGANLoss(TrainingLoss):

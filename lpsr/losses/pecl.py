@@ -26,11 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-READINGS = ("paper", "positive", "positive-linear")
-WEIGHTINGS = ("fixed", "paper", "uncertainty")
-DISTANCES = ("l1", "l2")
-# every training loss `lpsr.losses.build_loss` builds: MSE, PECL, ESRGAN's (lpsr.losses.esrgan), TBSRN's (lpsr.losses.text_focus)
-LOSSES = ("mse", "pecl", "esrgan", "text")
+from lpsr.config import DISTANCES, READINGS, WEIGHTINGS  # the accepted values, declared with the settings
 
 
 def embedding_distance(a: torch.Tensor, b: torch.Tensor, distance: str = "l1") -> torch.Tensor:

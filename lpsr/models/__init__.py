@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from torch import nn
 
 from lpsr.models.bicubic import Bicubic
@@ -26,10 +28,22 @@ MODELS: dict[str, type[nn.Module]] = {
 
 
 def build_model(name: str, scale: int = 8, **options) -> nn.Module:
-    """A model by its registered name; `options` are its constructor's keyword arguments."""
+    """A model by its registered name; `options` are its constructor's keyword arguments (a
+    ValueError names those it does not take)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
+    check_options(name, options)
     return MODELS[name](scale=scale, **options)
+
+
+def check_options(name: str, options: dict) -> None:
+    """A ValueError unless `options` are keyword arguments of the registered model `name`'s
+    constructor (the `model.options` setting)."""
+    accepted = [p for p in inspect.signature(MODELS[name]).parameters if p != "scale"]
+    if not set(options) <= set(accepted):
+        raise ValueError(
+            f"model.options must be keyword arguments of {name} ({', '.join(accepted) or 'none'}), got {options!r}"
+        )
 
 
 def count_parameters(model: nn.Module) -> int:

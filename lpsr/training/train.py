@@ -57,7 +57,7 @@ from lpsr.inference import autocast, super_resolve
 from lpsr.losses import TrainingLoss
 from lpsr.losses.encoder import encoder_fingerprint
 from lpsr.metrics import psnr_rgb, psnr_y
-from lpsr.models import build_model, count_parameters
+from lpsr.models import build_model, check_options, count_parameters
 from lpsr.precision import CPU_KERNEL_ENV, CompiledOrEager, as_device, runs_cpu_kernels
 from lpsr.seeding import deterministic_cuda, seed_everything
 from lpsr.training.encoder_pretraining import loss_for
@@ -227,6 +227,7 @@ def train(
     latest stable phase among the runs `branch_from` that are this run but shorter."""
     # set-up: data, loss and run folder (a finished run is returned as it is), then the model
     validate_config(config)
+    check_options(config.model.name, config.model.options)  # before anything is written
     if not runs_cpu_kernels(config.train.cpu_kernels):
         return _train_in_child(config, runs_dir, progress, retrain, list(branch_from))
     seed_everything(config.train.seed)
