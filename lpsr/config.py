@@ -128,20 +128,34 @@ class RunConfig:
         return asdict(self)
 
     def run_id(self, data_fingerprint: str = "") -> str:
-        """A hash of everything that changes the result (not threads/device), and of the data."""
+        """A hash of the settings that differ from their defaults, and of the data: a setting
+        added later, with its default, changes no id. Threads and device do not enter (they
+        change no number); train.bf16 enters as what it resolves to here, since bf16 and fp32
+        give different numbers."""
+        defaults = RunConfig().to_dict()
+        settings = {
+            section: {k: v for k, v in values.items() if k not in ("threads", "device") and v != defaults[section][k]}
+            for section, values in self.to_dict().items()
+        }
+        settings["train"]["bf16"] = self.resolved_precision()["bf16"]
+        text = json.dumps([settings, data_fingerprint], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+    def legacy_run_id(self, data_fingerprint: str = "") -> str:
+        """The id this run had before ids hashed only the settings that differ from their
+        defaults (every setting, less those added later at their defaults); it finds a run
+        folder named so, which training then renames to `run_id` (lpsr.training.runs)."""
         semantic = self.to_dict()
         for key in ("threads", "device"):
             semantic["train"].pop(key)
-        # bf16 "auto" enters as what it resolves to on this machine (bf16 and fp32 give different
-        # numbers); a resolved or explicit true/false hashes as it always did
         semantic["train"]["bf16"] = self.resolved_precision()["bf16"]
-        if semantic["loss"]["name"] != "esrgan":  # added later: other losses' runs keep their ids
+        if semantic["loss"]["name"] != "esrgan":
             semantic["loss"].pop("gan_select")
-        if semantic["train"]["cpu_kernels"] == "native":  # added later: native runs keep their ids
+        if semantic["train"]["cpu_kernels"] == "native":
             semantic["train"].pop("cpu_kernels")
-        if not semantic["train"]["grad_clip"]:  # added later: unclipped runs keep their ids
+        if not semantic["train"]["grad_clip"]:
             semantic["train"].pop("grad_clip")
-        if semantic["train"]["schedule"] == "cosine":  # added later: cosine runs keep their ids
+        if semantic["train"]["schedule"] == "cosine":
             for key in ("schedule", "decay"):
                 semantic["train"].pop(key)
         text = json.dumps([semantic, data_fingerprint], sort_keys=True)

@@ -275,3 +275,34 @@ def test_pecl_run_logs_its_terms_and_keeps_checkpoints_small(tmp_path, synthetic
     assert "weights.w" in state["loss"] and not any(k.startswith("encoder.") for k in state["loss"])
     env = json.loads((run_dir / "env.json").read_text())
     assert env["encoder"]["init"] == "plates" and env["encoder"]["sha256"]
+
+
+def test_run_ids_hash_only_the_settings_that_differ_from_their_defaults():
+    from lpsr.config import RunConfig
+
+    smoke = load_config("smoke")
+    at_defaults = ["train.grad_clip=0", "loss.gan_select=gan", "train.schedule=cosine", "train.decay=0.2"]
+    assert load_config("smoke", overrides=at_defaults).run_id("d") == smoke.run_id("d")
+    assert load_config("smoke", overrides=["train.decay=0.3"]).run_id("d") != smoke.run_id("d")
+    assert smoke.run_id("d") != smoke.run_id("e")  # and the data
+    bare = RunConfig()  # every setting at its default: only the resolved precision and the data enter
+    bare.train.bf16 = bare.resolved_precision()["bf16"]
+    assert bare.run_id("d") == RunConfig().run_id("d")
+
+
+def test_a_run_made_under_the_earlier_run_id_rule_is_renamed_and_found_finished(smoke_run, tmp_path):
+    import shutil
+
+    from lpsr.training.runs import run_dir_for
+    from lpsr.training.train import prepare_data
+
+    run_dir, _ = smoke_run
+    config = load_config("smoke")
+    _, _, fingerprint = prepare_data(config, progress=False)
+    legacy = run_dir_for(config, tmp_path, fingerprint, legacy=True)
+    assert legacy.name != run_dir.name  # the rule changed the id
+    shutil.copytree(run_dir, legacy)
+    done = (legacy / "done.json").read_bytes()
+    found = train(config, tmp_path, progress=False)
+    assert found.name == run_dir.name and not legacy.exists()  # renamed, not retrained
+    assert (found / "done.json").read_bytes() == done

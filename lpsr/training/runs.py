@@ -22,6 +22,7 @@ import yaml
 from lpsr.config import RunConfig, config_from_dict
 from lpsr.files import write_atomic
 from lpsr.precision import BF16_CPU_FLAGS, cpu_flags
+from lpsr.training.sharing import RunLock, RunLockedError
 
 
 def environment(config: RunConfig, device: torch.device) -> dict:
@@ -54,8 +55,27 @@ def precision_record(config: RunConfig, device: torch.device) -> dict:
     }
 
 
-def run_dir_for(config: RunConfig, runs_dir: str | Path, fingerprint: str) -> Path:
-    return Path(runs_dir) / f"{config.model.name}-{config.loss.name}-{config.run_id(fingerprint)}"
+def run_dir_for(config: RunConfig, runs_dir: str | Path, fingerprint: str, legacy: bool = False) -> Path:
+    """The run folder of `config` on the data `fingerprint` (`legacy`: as named before run ids
+    hashed only the settings that differ from their defaults)."""
+    run_id = config.legacy_run_id(fingerprint) if legacy else config.run_id(fingerprint)
+    return Path(runs_dir) / f"{config.model.name}-{config.loss.name}-{run_id}"
+
+
+def renamed_legacy_run(config: RunConfig, runs_dir: str | Path, fingerprint: str) -> str | None:
+    """Rename the folder of this run made under the earlier run-id rule, if there is one and no
+    folder of the current id, to the current id (one rename: the run resumes or is found finished
+    there); what was renamed, or None."""
+    current, legacy = run_dir_for(config, runs_dir, fingerprint), run_dir_for(config, runs_dir, fingerprint, True)
+    if current.exists() or legacy == current or not legacy.is_dir():
+        return None
+    try:
+        with RunLock(legacy):  # not while another process trains it
+            pass
+        legacy.rename(current)
+    except (RunLockedError, OSError):  # trained elsewhere now, renamed first by another process, or not ours
+        return None
+    return f"{legacy.name} -> {current.name}"
 
 
 def _log_records(path: Path) -> tuple[list[dict], int]:

@@ -61,7 +61,7 @@ from lpsr.models import build_model, check_options, count_parameters
 from lpsr.precision import CPU_KERNEL_ENV, CompiledOrEager, as_device, runs_cpu_kernels
 from lpsr.seeding import deterministic_cuda, seed_everything
 from lpsr.training.encoder_pretraining import loss_for
-from lpsr.training.runs import environment, run_config, run_dir_for, truncate_log
+from lpsr.training.runs import environment, renamed_legacy_run, run_config, run_dir_for, truncate_log
 from lpsr.training.sharing import MachineShare, RunLock
 
 STABLE = "stable.pt"  # a wsd run's state where its decay begins
@@ -325,6 +325,10 @@ def _set_up(config: RunConfig, runs_dir: str | Path, progress: bool, retrain: bo
         dist.barrier()
     if loss_fn.encoder is not None:
         fingerprint += encoder_fingerprint(loss_fn.encoder)
+    if rank == 0 and (renamed := renamed_legacy_run(config, runs_dir, fingerprint)) and progress:
+        print(f"run folder renamed to its current id: {renamed}", flush=True)
+    if world > 1:
+        dist.barrier()  # the other replicas look for the folder once rank 0 has renamed it
     run_dir = run_dir_for(config, runs_dir, fingerprint)
     if (run_dir / "done.json").is_file() and not retrain:
         return run_dir
