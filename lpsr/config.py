@@ -42,6 +42,8 @@ class DataConfig:
     kernel: str = "bicubic"  # LR downscale kernel (lpsr.data.degradation)
     patch_size: int = 64  # HR training patch side (LR side = patch_size / scale)
     val_plates: int = 0  # validate on the first N val plates; 0: all
+    train_plates: int = 0  # train on N train plates, a nested seeded subset (lpsr.data.plates.nested_subset); 0: all
+    subset_seed: int = 0  # the seed that ranks the train plates for train_plates
 
 
 @dataclass
@@ -318,6 +320,8 @@ def _model_and_data_rules(model: ModelConfig) -> dict[str, tuple]:
             f"a positive multiple of model.scale ({model.scale})",
         ),
         "data.val_plates": _at_least(0),
+        "data.train_plates": _at_least(0),
+        "data.subset_seed": _SEED,
     }
 
 

@@ -110,3 +110,31 @@ def test_synthetic_frames_go_through_the_same_ingestion(synthetic_root):
     for split in ("train", "val", "test"):
         plates = load_plates(synthetic_root, split, PlateProtocol(), progress=False)
         assert len(plates) > 0 and plates.summary["plates"] == plates.summary["frames"]
+
+
+def test_train_subsets_are_nested_seeded_and_disjoint_from_val_and_test(ccpd_mini):
+    from lpsr.config import load_config
+    from lpsr.data.plates import nested_subset
+    from lpsr.training.train import prepare_data
+
+    plates = {
+        split: load_plates(ccpd_mini, split, PlateProtocol(), progress=False) for split in ("train", "val", "test")
+    }
+    train = plates["train"]
+    sizes = [len(train) // 8, len(train) // 4, len(train) // 2, len(train)]
+    subsets = [set(nested_subset(train, n).files) for n in sizes]
+    assert [len(s) for s in subsets] == sizes
+    assert all(small < large for small, large in zip(subsets, subsets[1:]))  # nested, each inside the next
+    assert not subsets[-1] & (set(plates["val"].files) | set(plates["test"].files))
+    assert set(nested_subset(train, sizes[1], seed=1).files) != subsets[1]  # another seed, another subset
+    kept = nested_subset(train, sizes[0])
+    assert kept.files == [f for f in train.files if f in subsets[0]] and kept.summary["subset"]["of"] == len(train)
+    assert all(t == train.texts[train.files.index(f)] for f, t in zip(kept.files, kept.texts))
+    config = load_config("smoke", overrides=[f"data.root={ccpd_mini}", f"data.train_plates={sizes[0]}"])
+    train_plates, val_plates, fingerprint = prepare_data(config, progress=False)
+    assert set(train_plates.files) == subsets[0]
+    assert val_plates.files == plates["val"].files[: config.data.val_plates or None]  # val and test are whole
+    full = load_config("smoke", overrides=[f"data.root={ccpd_mini}"])
+    assert config.run_id(fingerprint) != full.run_id(prepare_data(full, progress=False)[2])
+    at_default = load_config("smoke", overrides=[f"data.root={ccpd_mini}", "data.train_plates=0"])
+    assert at_default.run_id("d") == full.run_id("d")  # the setting at its default changes no id

@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -83,6 +83,31 @@ class PlateSet:
     def sizes(self) -> np.ndarray:
         """(n, 2) array of HR (width, height)."""
         return np.array([(p.shape[1], p.shape[0]) for p in self.hr], dtype=np.int64).reshape(-1, 2)
+
+
+def plate_subset(plates: PlateSet, indices) -> PlateSet:
+    """The plates at `indices` (in that order), with their files and texts."""
+    indices = list(indices)
+    return replace(
+        plates,
+        hr=[plates.hr[i] for i in indices],
+        lr=[plates.lr[i] for i in indices],
+        files=[plates.files[i] for i in indices],
+        texts=[plates.texts[i] for i in indices],
+    )
+
+
+def nested_subset(plates: PlateSet, n: int, seed: int = 0) -> PlateSet:
+    """`n` of `plates`, kept in their order: those that rank first when each plate is ranked by a
+    hash of `seed` and its file name. For one seed the subset of a smaller `n` lies inside that of
+    a larger one, and a plate's rank does not depend on the others, so adding frames to a split
+    moves no plate in or out but by its own rank. `n` 0 (or at least the split's size): all."""
+    if n <= 0 or n >= len(plates):
+        return plates
+    rank = sorted(range(len(plates)), key=lambda i: hashlib.sha256(f"{seed}:{plates.files[i]}".encode()).hexdigest())
+    subset = plate_subset(plates, sorted(rank[:n]))
+    subset.summary = plates.summary | {"subset": {"plates": n, "of": len(plates), "seed": seed}}
+    return subset
 
 
 def default_cache_dir() -> Path:

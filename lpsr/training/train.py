@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 
 from lpsr.config import RunConfig, TrainConfig, validate_config
 from lpsr.data.patches import PlatePatches
-from lpsr.data.plates import PlateSet, load_plates, plate_source
+from lpsr.data.plates import PlateSet, load_plates, nested_subset, plate_source, plate_subset
 from lpsr.files import CheckpointError, checkpoint_bytes, load_checkpoint, write_atomic
 from lpsr.inference import autocast, super_resolve
 from lpsr.losses import TrainingLoss
@@ -141,16 +141,10 @@ def prepare_data(config: RunConfig, progress: bool = True):
     """Train and val plates for a configuration, and a fingerprint of them."""
     root, protocol = plate_source(config)
     train_plates = load_plates(root, "train", protocol, progress=progress)
+    train_plates = nested_subset(train_plates, config.data.train_plates, config.data.subset_seed)
     val_plates = load_plates(root, "val", protocol, progress=progress)
     if config.data.val_plates:
-        n = config.data.val_plates
-        val_plates = replace(
-            val_plates,
-            hr=val_plates.hr[:n],
-            lr=val_plates.lr[:n],
-            files=val_plates.files[:n],
-            texts=val_plates.texts[:n],
-        )
+        val_plates = plate_subset(val_plates, range(min(config.data.val_plates, len(val_plates))))
     fingerprint = json.dumps([train_plates.files, val_plates.files, asdict(protocol), str(root)])
     return train_plates, val_plates, fingerprint
 
@@ -310,6 +304,15 @@ def _train_in_child(config: RunConfig, runs_dir, progress: bool, retrain: bool, 
         return future.result()
 
 
+def _run_folder(config: RunConfig, runs_dir, fingerprint: str, rank: int, world: int, progress: bool) -> Path:
+    """The run's folder, renamed first from its name under the earlier run-id rule if it has one."""
+    if rank == 0 and (renamed := renamed_legacy_run(config, runs_dir, fingerprint)) and progress:
+        print(f"run folder renamed to its current id: {renamed}", flush=True)
+    if world > 1:
+        dist.barrier()  # the other replicas look for the folder once rank 0 has renamed it
+    return run_dir_for(config, runs_dir, fingerprint)
+
+
 def _set_up(config: RunConfig, runs_dir: str | Path, progress: bool, retrain: bool) -> Run | Path:
     """Everything a run trains with; the run folder alone when the run is finished already."""
     rank, world, device = distributed_setup(config.train.device)
@@ -325,11 +328,7 @@ def _set_up(config: RunConfig, runs_dir: str | Path, progress: bool, retrain: bo
         dist.barrier()
     if loss_fn.encoder is not None:
         fingerprint += encoder_fingerprint(loss_fn.encoder)
-    if rank == 0 and (renamed := renamed_legacy_run(config, runs_dir, fingerprint)) and progress:
-        print(f"run folder renamed to its current id: {renamed}", flush=True)
-    if world > 1:
-        dist.barrier()  # the other replicas look for the folder once rank 0 has renamed it
-    run_dir = run_dir_for(config, runs_dir, fingerprint)
+    run_dir = _run_folder(config, runs_dir, fingerprint, rank, world, progress)
     if (run_dir / "done.json").is_file() and not retrain:
         return run_dir
     if rank == 0:
