@@ -50,9 +50,8 @@ class DataConfig:
 class ModelConfig:
     name: str = "lpsr"  # one of MODEL_NAMES, the models lpsr.models.MODELS registers
     scale: int = 8
-    options: dict = field(
-        default_factory=dict
-    )  # the model constructor's keyword arguments (checked by lpsr.models.build_model)
+    # the model constructor's keyword arguments (checked by lpsr.models.build_model)
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
