@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from lpsr.data.ccpd import CCPDNameError
-from lpsr.study.methods import METHODS, TABLE1, method_config
+from lpsr.study.experiments import METHODS, TABLE1, method_config
 
 
 def _data_root(args) -> Path:
@@ -78,7 +78,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from lpsr.study.compare import compare
+    from lpsr.study.chapters.comparison import compare
 
     table = compare(
         args.methods,

@@ -89,7 +89,7 @@ class TrainConfig:
     # after the warm-up: "cosine" annealing over the rest of the run (the paper's), or "wsd"
     # (warm-up, stable, decay): the lr held, then a linear decay over the last `decay` share of the
     # iterations; up to its decay a wsd run is the same run whatever its length, so runs of
-    # several lengths branch from one stable phase (lpsr.training.train, lpsr.study.budget)
+    # several lengths branch from one stable phase (lpsr.training.train, lpsr.study.chapters.budget)
     schedule: str = "cosine"
     decay: float = 0.2  # wsd: the share of the iterations spent decaying
     min_lr: float = 0.0  # the schedule's floor
@@ -393,7 +393,7 @@ def validate_config(config: RunConfig) -> RunConfig:
 def load_config(
     profile: str = "cpu", file: str | Path | None = None, overrides: list[str] = (), sections: list[dict] = ()
 ) -> RunConfig:
-    """The profile, then `sections` (a method's settings: lpsr.study.methods.method_config), then a
+    """The profile, then `sections` (a method's settings: lpsr.study.experiments.method_config), then a
     YAML file, then overrides."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")

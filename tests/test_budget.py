@@ -5,11 +5,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lpsr.study.ablation import sweep_configs
-from lpsr.study.budget import (
+from lpsr.study.chapters.budget import (
     BUDGETS,
+    budget_claims,
     budget_configs,
-    budget_figure,
     budget_findings,
     budget_table,
     chosen_schedule,
@@ -21,8 +20,9 @@ from lpsr.study.budget import (
     weight_findings,
     weight_table,
 )
-from lpsr.study.findings import NOT_TESTABLE, budget_claims
-from lpsr.study.methods import method_config
+from lpsr.study.experiments import method_config, sweep_configs
+from lpsr.study.findings import NOT_TESTABLE
+from lpsr.study.plotting import budget_figure
 
 
 def _frame(mse_val, gaps, its=(1000, 2000, 4000, 8000)):
@@ -241,7 +241,7 @@ def test_the_weight_sweep_holds_table_1s_runs_and_each_weight_and_distance():
 
 
 def test_the_weight_findings_report_the_test_score_of_the_setting_validation_selects():
-    from lpsr.study.findings import weight_claims
+    from lpsr.study.chapters.budget import weight_claims
 
     val = {("l1", 0.003): -0.4, ("l1", 0.01): 0.2, ("l2", 0.01): 0.1}
     tests = {("l1", 0.003): (0.5, 0.3, 0.7), ("l1", 0.01): (-0.1, -0.3, 0.05), ("l2", 0.01): (-1, -1.2, -0.8)}

@@ -13,7 +13,7 @@ from lpsr.cli import main
 from lpsr.data.plates import PlateProtocol, load_plates
 from lpsr.evaluation.evaluate import evaluate, load_model
 from lpsr.files import load_checkpoint
-from lpsr.study.methods import TABLE1, method_config
+from lpsr.study.experiments import TABLE1, method_config
 from lpsr.training.runs import read_log, run_summary
 from lpsr.training.train import TrainingStopped, train
 

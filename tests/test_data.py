@@ -9,7 +9,8 @@ from lpsr.data.ccpd import ccpd_name, encode_plate
 from lpsr.data.degradation import downscale
 from lpsr.data.plates import DataError, PlateProtocol, crop_to_multiple, list_frames, load_plates, rectify
 from lpsr.evaluation.evaluate import evaluate, load_model
-from lpsr.study.figures import data_summary, frame_figure
+from lpsr.study.chapters.pipeline import data_summary
+from lpsr.study.plotting import frame_figure
 
 
 def test_rectify_recovers_a_tilted_rectangle():

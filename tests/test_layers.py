@@ -116,3 +116,40 @@ def test_config_declares_the_registered_models_and_their_scales():
     from lpsr.models.lpsr import SCALES as LPSR_SCALES
 
     assert tuple(MODELS) == MODEL_NAMES and SCALES == LPSR_SCALES
+
+
+STUDY, CHAPTERS = "lpsr.study", "lpsr.study.chapters"
+
+
+def test_no_chapter_module_imports_another_and_the_toolkit_imports_no_study_module():
+    """lpsr/study is three layers deep: a chapter module (or the book, which gathers what the
+    chapters recorded), the toolkit beneath it (experiments, plotting, text, findings, ...), and
+    the core of the package; the toolkit imports no module of lpsr.study, so no chain inside the
+    study is longer than chapter -> toolkit."""
+    crossing, toolkit_up = [], []
+    for module, targets in graph().items():
+        if not module.startswith(STUDY + "."):
+            continue
+        inside = {t for t in targets if t.startswith(STUDY + ".")}
+        if module.startswith(CHAPTERS + ".") or module == f"{STUDY}.book":
+            crossing += [f"{module} -> {t}" for t in inside if t.startswith(CHAPTERS)]
+        elif module != CHAPTERS:
+            toolkit_up += [f"{module} -> {t}" for t in inside]
+    assert not crossing, "a chapter imports another: " + "; ".join(sorted(crossing))
+    assert not toolkit_up, "the toolkit imports the study: " + "; ".join(sorted(toolkit_up))
+
+
+def test_each_notebook_calls_its_own_chapter_module_and_no_other():
+    import json
+
+    chapters = {p.stem for p in (PACKAGE / "study" / "chapters").glob("*.py")} - {"__init__"}
+    found = {}
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        own = notebook.stem.split("_", 1)[1]
+        assert own in chapters, f"{notebook.name}: no module lpsr/study/chapters/{own}.py"
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        others = {m for m in chapters if f"{CHAPTERS}.{m} " in code or f"{CHAPTERS}.{m}." in code} - {own}
+        if others:
+            found[notebook.name] = sorted(others)
+    assert not found, f"notebooks calling another chapter's module: {found}"

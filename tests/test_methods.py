@@ -11,7 +11,7 @@ from lpsr.losses.text_focus import TextFocusedLoss
 from lpsr.models import MODELS, build_model, count_parameters
 from lpsr.models.esrgan import VGGDiscriminator
 from lpsr.models.tbsrn import positional_encoding_2d
-from lpsr.study.methods import METHODS, PAPER_TABLE1, TABLE1, method_config, method_settings
+from lpsr.study.experiments import METHODS, PAPER_TABLE1, TABLE1, method_config, method_settings
 
 # parameters at x8 (the paper's Table 1 in the comment)
 PARAMETERS = {
@@ -135,7 +135,7 @@ def test_a_saved_test_score_is_reused_only_at_the_same_inference_precision(tmp_p
     from dataclasses import asdict
 
     from lpsr.data.plates import PlateProtocol
-    from lpsr.study.compare import _cached_summary
+    from lpsr.study.experiments import _cached_summary
 
     class Plates(list):
         summary, protocol = {"root": "/data", "split": "test"}, PlateProtocol()

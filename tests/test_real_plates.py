@@ -7,7 +7,7 @@ import shutil
 import pandas as pd
 
 from lpsr.evaluation.evaluate import load_model
-from lpsr.study.real_plates import read_before_and_after
+from lpsr.study.chapters.beyond import read_before_and_after
 
 
 class _CountingReader:

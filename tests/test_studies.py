@@ -8,29 +8,20 @@ import pandas as pd
 import pytest
 
 from lpsr.evaluation.evaluate import load_model
-from lpsr.study.ablation import (
-    ARMS,
-    DIMS,
+from lpsr.study.chapters.beyond import (
     SEEDS,
-    arms_note,
     avx2_name,
     kernel_difference,
-    readings_table,
-    seeds_note,
-    sweep_configs,
-    variant_configs,
-)
-from lpsr.study.compare import Scored
-from lpsr.study.figures import (
-    ablation_figure,
-    contrast_table,
+    labelled_plates,
     ocr_agreement,
-    parameter_table,
-    psnr_contrast,
-    real_plates_figure,
-    seed_figure,
+    read_before_and_after,
+    real_plate_table,
+    seeds_note,
 )
-from lpsr.study.real_plates import labelled_plates, read_before_and_after, real_plate_table
+from lpsr.study.chapters.dynamics import contrast_table, psnr_contrast
+from lpsr.study.chapters.pecl_readings import parameter_table, readings_table
+from lpsr.study.experiments import ARMS, DIMS, Scored, arms_note, sweep_configs, variant_configs
+from lpsr.study.plotting import ablation_figure, real_plates_figure, seed_figure
 from lpsr.training.train import validation_points
 
 
@@ -188,7 +179,7 @@ def test_real_plates_are_read_as_they_are_and_after_each_model(shared_data, tmp_
 
 def test_plate_explorer_shows_the_chosen_plate_and_method(ccpd_mini):
     from lpsr.data.plates import PlateProtocol, load_plates
-    from lpsr.study.explorer import plate_explorer, plate_view
+    from lpsr.study.chapters.qualitative import plate_explorer, plate_view
 
     plates = load_plates(ccpd_mini, "val", PlateProtocol(), progress=False)
     models = {"bicubic": load_model("bicubic")[0]}
@@ -205,14 +196,14 @@ def test_plate_explorer_shows_the_chosen_plate_and_method(ccpd_mini):
 
 
 def test_moving_average_keeps_the_scale_and_length_of_a_short_series():
-    from lpsr.study.figures import moving_average
+    from lpsr.study.plotting import moving_average
 
     assert np.allclose(moving_average([0.99] * 20, 25), 0.99)  # a 20-iteration run is not scaled by 20/25
     assert np.allclose(moving_average([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
 
 
 def test_loss_curves_plot_at_the_logged_iterations_with_one_legend(tmp_path):
-    from lpsr.study.figures import loss_curves
+    from lpsr.study.plotting import loss_curves
 
     runs = {}
     for name, value in (("a", 0.99), ("b", 0.5)):
@@ -235,19 +226,20 @@ def test_method_grid_has_a_row_per_method_a_column_per_plate_and_fits_the_page()
 
     from lpsr.inference import super_resolve
     from lpsr.metrics import psnr_rgb, psnr_y
-    from lpsr.study.figures import PAGE_WIDTH, method_grid, plate_grid
+    from lpsr.study.plotting import PAGE_WIDTH, method_grid, plate_grid
 
     rng = np.random.default_rng(0)
     hr = [rng.integers(0, 256, (64, 208, 3), dtype=np.uint8) for _ in range(3)]
     plates = SimpleNamespace(hr=hr, lr=[h[::8, ::8].copy() for h in hr], texts=["京A12345", "沪B67890", "粤C24680"])
     bicubic = load_model("bicubic")[0]
-    fig = method_grid({"bicubic": bicubic, "ours-pecl": bicubic}, plates, [0, 1, 2])
+    labels = {"bicubic": "Bicubic", "ours-pecl": "Ours (PECL)"}  # as Table 1 names them
+    fig = method_grid({"bicubic": bicubic, "ours-pecl": bicubic}, plates, [0, 1, 2], labels=labels)
     assert fig.get_figwidth() <= PAGE_WIDTH + 1e-9
     positions = [ax.get_position() for ax in fig.axes]
     assert len({round(p.x0, 4) for p in positions}) == 3  # plates as columns
     assert len({round(p.y0, 4) for p in positions}) == 4 and len(fig.axes) == 12  # LR, two methods, HR as rows
     texts = [t.get_text() for t in fig.texts]
-    assert {"LR", "Bicubic", "Ours (PECL)", "HR", "京A12345"} <= set(texts)  # display names of Table 1
+    assert {"LR", "Bicubic", "Ours (PECL)", "HR", "京A12345"} <= set(texts)  # the display names given
     sr = super_resolve(bicubic, [plates.lr[1]])[0]
     assert f"PSNR / PSNR-Y: {psnr_rgb(sr, hr[1]):.1f} / {psnr_y(sr, hr[1]):.1f} dB" in texts
     assert sum(t.startswith("PSNR / PSNR-Y: ") and t.endswith(" dB") for t in texts) == 6
@@ -265,7 +257,7 @@ def test_the_block_diagrams_are_drawn_from_the_modules():
     from lpsr.losses.encoder import PlateEncoder
     from lpsr.losses.pecl import PECLLoss
     from lpsr.models import build_model, count_parameters
-    from lpsr.study.diagrams import cited_equations, describe, network_diagram, pecl_diagram
+    from lpsr.study.plotting import cited_equations, describe, network_diagram, pecl_diagram
 
     model = build_model("lpsr", 8)
     assert cited_equations(model) == {
@@ -295,7 +287,7 @@ def test_the_block_diagrams_are_drawn_from_the_modules():
 
 
 def test_the_explorer_table_lists_every_plate_through_every_model():
-    from lpsr.study.explorer import explorer_table
+    from lpsr.study.chapters.qualitative import explorer_table
 
     scores = {
         "bicubic": pd.DataFrame(
@@ -315,7 +307,7 @@ def test_the_explorer_table_lists_every_plate_through_every_model():
 
 def test_chapter_6_shows_the_released_model_when_its_run_folder_holds_no_run(tmp_path):
     from lpsr.evaluation.upscale import DEFAULT_MODEL
-    from lpsr.study.qualitative import model_source, qualitative_models
+    from lpsr.study.chapters.qualitative import model_source, qualitative_models
 
     runs = tmp_path / "runs"
     runs.mkdir()

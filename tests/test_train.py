@@ -10,7 +10,7 @@ from PIL import Image
 from lpsr.cli import main
 from lpsr.config import load_config, parse_override
 from lpsr.files import load_checkpoint
-from lpsr.study.methods import method_config
+from lpsr.study.experiments import method_config
 from lpsr.training.runs import diverged_at, read_log, run_summary
 from lpsr.training.train import TrainingError, TrainingStopped, train
 

@@ -1,7 +1,14 @@
-"""Tables and figures for the book's chapters, from evaluation summaries and run logs."""
+"""The book's figures: each function takes numbers, plates or run folders and returns a matplotlib
+figure `PAGE_WIDTH` wide, drawn at the size it reads on the page. The block diagrams of the network
+(the paper's Fig. 2) and of the Siamese loss (Fig. 3) are drawn from the modules themselves: each
+box names a module's class and settings, the equation its line of `__init__` cites, its parameters
+and the shape it outputs on a forward pass, so the figure cannot drift from the code.
+"""
 
 from __future__ import annotations
 
+import inspect
+import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -9,44 +16,205 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.font_manager import FontProperties
+from matplotlib.patches import FancyBboxPatch
+from torch import nn
 
 from lpsr.data.ccpd import parse_ccpd_name
 from lpsr.data.fonts import use_cjk_font
 from lpsr.data.plates import read_rgb
 from lpsr.inference import super_resolve
-from lpsr.metrics import contrast, psnr_rgb, psnr_y
-from lpsr.study.degradation_maps import degradation_maps
-from lpsr.study.methods import METHODS
-from lpsr.study.prose import index_in_corner, interval_decimals, missing, names, number
+from lpsr.metrics import psnr_rgb, psnr_y
+from lpsr.models import count_parameters
 from lpsr.training.runs import read_log
 
-
-def results_table(summaries: list[dict]) -> pd.DataFrame:
-    """One row per method: the median ± std over the plates (as the paper's Table 1), then the 95%
-    interval of the median, and the OCR scores."""
-    rows = []
-    for s in summaries:
-        row = {"method": s["method"], "plates": s["n"]}
-        for key, label in (("psnr", "PSNR (dB)"), ("psnr_y", "PSNR-Y (dB)"), ("ssim", "SSIM (Y)")):
-            if f"{key}_median" not in s:  # the HR reference row has no image scores
-                row[label] = "–"
-                continue
-            median, std, low, high = (s[f"{key}_{end}"] for end in ("median", "std", "ci_low", "ci_high"))
-            spec = f".{interval_decimals(low, high)}f"  # what the interval supports
-            row[label] = f"{number(median, spec)} ± {number(std, spec)} [{number(low, spec)}, {number(high, spec)}]"
-        for key, label in (("ocr_conf_median", "OCRρ"), ("ocr_exact", "OCR exact"), ("ocr_char_acc", "OCR char acc")):
-            if key in s:
-                row[label] = f"{s[key]:.3f}"
-        rows.append(row)
-    return index_in_corner(pd.DataFrame(rows).set_index("method"))
+BOX = {"boxstyle": "round,pad=0.02,rounding_size=0.08", "lw": 1.0}
 
 
-def parameter_table(parameters: dict[str, int]) -> pd.DataFrame:
-    """A model's parameters by block (`lpsr.models.parameters_by_block`): the count, with
-    thousands separators, and the share of the whole."""
-    counts = pd.Series(parameters, dtype="int64")
-    shares = (counts / counts.sum()).map("{:.1%}".format)
-    return pd.DataFrame({"parameters": counts.map("{:,}".format), "share": shares})
+FILL = {"data": "#eef2f7", "module": "#fdf1dc", "loss": "#e3f1e3"}
+
+
+def describe(module: nn.Module) -> str:
+    """A module as the diagram names it: a convolution with its channels, kernel and stride, a
+    repeated stack as "n × (its unit)", anything else by its class and docstring's first clause."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        stride = f", stride {module.stride[0]}" if module.stride[0] != 1 else ""
+        k = module.kernel_size[0]
+        kind = "ConvTranspose2d" if isinstance(module, nn.ConvTranspose2d) else "Conv2d"  # lpsr's Upsample2x is one
+        return f"{kind} {module.in_channels}→{module.out_channels}, {k}×{k}{stride}"
+    if isinstance(module, (nn.Sequential, nn.ModuleList)) and len(module):
+        units = [type(m).__name__ for m in module]
+        period = next(
+            p for p in range(1, len(units) + 1) if len(units) % p == 0 and units == units[:p] * (len(units) // p)
+        )
+        unit = describe(module[0]) if period == 1 else "(" + ", ".join(describe(m) for m in list(module)[:period]) + ")"
+        return f"{len(units) // period} × {unit}"
+    doc = (inspect.getdoc(type(module)) or "").split(":")[0].split(".")[0].split(" (eq")[0]
+    return type(module).__name__ + (
+        f": {doc[0].lower()}{doc[1:]}" if doc and type(module).__module__.startswith("lpsr") else ""
+    )
+
+
+def cited_equations(owner: nn.Module) -> dict[str, str]:
+    """The equation each attribute's line of `type(owner).__init__` cites in its comment
+    (`self.head = ...  # eq. 5` → {"head": "eq. 5"})."""
+    source = inspect.getsource(type(owner).__init__)
+    return {m[1]: m[2].rstrip(":") for m in re.finditer(r"self\.(\w+) = [^\n]*# (eq\. [\d\-–]+:?)", source)}
+
+
+def _output_shapes(model: nn.Module, size: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+    shapes, hooks = {}, []
+    for name, child in model.named_children():
+        hooks.append(child.register_forward_hook(lambda m, i, o, n=name: shapes.__setitem__(n, tuple(o.shape[1:]))))
+    training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, *size))
+    finally:
+        model.train(training)
+        for hook in hooks:
+            hook.remove()
+    return shapes
+
+
+def _box(ax, x: float, y: float, w: float, h: float, lines: list[str], kind: str, fontsize: float = 9.0) -> None:
+    """A rounded box with its lower-left corner at (x, y) inches; the first of several lines bold."""
+    ax.add_patch(FancyBboxPatch((x, y), w, h, facecolor=FILL[kind], edgecolor="#555555", **BOX))
+    step = h / (len(lines) + 1)
+    for i, text in enumerate(lines):
+        weight = "bold" if i == 0 and len(lines) > 1 else "normal"
+        ax.text(x + w / 2, y + h - step * (i + 1), text, ha="center", va="center", fontsize=fontsize, weight=weight)
+
+
+def _arrow(ax, start: tuple[float, float], end: tuple[float, float], text: str = "") -> None:
+    ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "-|>", "color": "#333333", "lw": 1.0})
+    if text:
+        middle = ((start[0] + end[0]) / 2 + 0.08, (start[1] + end[1]) / 2)
+        ax.text(*middle, text, ha="left", va="center", fontsize=8, color="#333333")
+
+
+def _canvas(height: float):
+    fig = plt.figure(figsize=(PAGE_WIDTH, height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, PAGE_WIDTH)
+    ax.set_ylim(0, height)
+    ax.set_axis_off()
+    return fig, ax
+
+
+def network_diagram(model: nn.Module, lr_size: tuple[int, int] = (8, 8)):
+    """The paper's Fig. 2 from `model`: its top-level modules in forward order (as
+    `named_children` lists them), top to bottom from the LR patch to the SR patch, each box with
+    the module's name and equation, what it is, its parameters, and under it the shape
+    (channels × height × width) it passes on for an LR patch of `lr_size`."""
+    stages = list(model.named_children())
+    shapes, equations = _output_shapes(model, lr_size), cited_equations(model)
+    row, box_h, w = 0.86, 0.64, PAGE_WIDTH - 0.8
+    height = row * (len(stages) + 2) + 0.1
+    fig, ax = _canvas(height)
+    x = (PAGE_WIDTH - w) / 2
+    y = height - row
+    _box(ax, x, y, w, box_h, ["LR patch", f"3 × {lr_size[0]} × {lr_size[1]}"], "data")
+    for name, module in stages:
+        shape = " × ".join(str(v) for v in shapes[name])
+        _arrow(ax, (PAGE_WIDTH / 2, y), (PAGE_WIDTH / 2, y - (row - box_h)))
+        y -= row
+        title = f"{name}" + (f"  ({equations[name]})" if name in equations else "")
+        _box(
+            ax,
+            x,
+            y,
+            w,
+            box_h,
+            [title, describe(module), f"{count_parameters(module):,} parameters · out {shape}"],
+            "module",
+            8.5,
+        )
+    _arrow(ax, (PAGE_WIDTH / 2, y), (PAGE_WIDTH / 2, y - (row - box_h)))
+    y -= row
+    out = shapes[stages[-1][0]]
+    _box(
+        ax,
+        x,
+        y,
+        w,
+        box_h,
+        ["SR patch", f"{' × '.join(str(v) for v in out)} ({count_parameters(model):,} parameters in all)"],
+        "data",
+    )
+    return fig
+
+
+def _pecl_text(loss: nn.Module, patch: int) -> dict[str, str]:
+    """The lines of Fig. 3's boxes that describe `loss`: its encoder, embedding, distance, reading and weighting."""
+    encoder = loss.encoder
+    if encoder is None:
+        raise ValueError("pecl_diagram needs a PECL loss with its encoder (this one is MSE alone)")
+    trained = any(p.requires_grad for p in encoder.parameters())
+    training = encoder.training
+    with torch.no_grad():
+        d_shape = tuple(encoder.eval()(torch.zeros(1, 3, patch, patch)).shape[1:])
+    encoder.train(training)  # as it was: drawing the loss changes nothing in it
+    term = {"positive": "D² (pulls SR towards HR)", "paper": f"max(m − D, 0)², m = {loss.margin:g} (eq. 17)"}
+    w_pixel, w_contrastive = loss.weights.effective()
+    weighting = {
+        "fixed": "fixed",
+        "paper": "learnable, w_pixel + w_contrastive = 1",
+        "uncertainty": "learnable (uncertainty)",
+    }
+    norm = {"l1": "‖Ṽ_SR − Ṽ_HR‖₁, Manhattan (eq. 18)", "l2": "‖Ṽ_SR − Ṽ_HR‖₂, Euclidean"}[loss.distance]
+    state = "trained with the network" if trained else "frozen"
+    return {
+        "encoder": f"{type(encoder).__name__}, shared weights (eq. 15)",
+        "trunk": f"ResNet-18 trunk + linear head to d = {getattr(encoder, 'dim', None)} · {count_parameters(encoder):,} parameters · {state}",
+        "embedding": f"{d_shape[0]}-d, unit length (eq. 16)",
+        "distance": f"D = {norm}",
+        "contrastive": f"L_contrastive = {term[loss.reading]}",
+        "weights": f"weights {weighting[loss.weights.weighting]}; w_pixel / w_contrastive {w_pixel:.2f} / {w_contrastive:.2f} at the start",
+    }
+
+
+def pecl_diagram(loss: nn.Module, patch: int = 64):
+    """The paper's Fig. 3 from a PECL loss (`lpsr.losses.pecl.PECLLoss` with its encoder): SR and HR
+    through one encoder with shared weights (its class, embedding size d, parameters, frozen or
+    trained), the distance D between the unit-length embeddings, the contrastive term the loss's
+    reading makes of D, the pixel loss, and the weighting of eq. 19 that sums them."""
+    text = _pecl_text(loss, patch)
+    height, h = 5.1, 0.5
+    fig, ax = _canvas(height)
+    left, right, full = 0.4, PAGE_WIDTH / 2 + 0.2, PAGE_WIDTH - 0.8
+    half = PAGE_WIDTH / 2 - 0.6
+    _box(ax, left, 4.35, half, h, ["SR patch", f"3 × {patch} × {patch}, the network's output"], "data")
+    _box(ax, right, 4.35, half, h, ["HR patch", f"3 × {patch} × {patch}, the target"], "data")
+    _box(ax, left, 3.3, full, 0.6, [text["encoder"], text["trunk"]], "module")
+    _box(ax, left, 2.3, half, h, ["Ṽ_SR", text["embedding"]], "data")
+    _box(ax, right, 2.3, half, h, ["Ṽ_HR", text["embedding"]], "data")
+    _box(ax, left, 1.3, half, h, [text["distance"]], "loss")
+    _box(ax, right, 1.3, half, h, ["L_pixel = MSE(SR, HR) (eq. 14)"], "loss")
+    _box(ax, left, 0.72, half, 0.36, [text["contrastive"]], "loss", 8.5)
+    _box(
+        ax,
+        left,
+        0.04,
+        full,
+        0.5,
+        ["L_PECL = w_pixel · L_pixel + w_contrastive · L_contrastive (eq. 19)", text["weights"]],
+        "loss",
+        8.5,
+    )
+    centre_l, centre_r = left + half / 2, right + half / 2
+    for x in (centre_l, centre_r):
+        _arrow(ax, (x, 4.35), (x, 3.9))
+        _arrow(ax, (x, 3.3), (x, 2.8))
+    _arrow(ax, (centre_l, 2.3), (centre_l + 0.4, 1.8))
+    _arrow(ax, (centre_r, 2.3), (centre_l + 0.9, 1.8))
+    _arrow(ax, (centre_l, 1.3), (centre_l, 1.08))
+    _arrow(ax, (centre_l, 0.72), (centre_l, 0.54))
+    _arrow(ax, (centre_r, 1.3), (centre_r, 0.54))
+    edge = PAGE_WIDTH - 0.15  # SR and HR reach the pixel loss directly, round the encoder's side
+    ax.plot([right + half, edge, edge], [4.6, 4.6, 1.55], color="#333333", lw=1.0)
+    _arrow(ax, (edge, 1.55), (right + half, 1.55))
+    ax.text(edge - 0.05, 2.9, "SR, HR", rotation=90, ha="right", va="center", fontsize=8, color="#333333")
+    return fig
 
 
 PAGE_WIDTH = 7.5  # inches: the book's text column (772 px), where a figure's points read at their size
@@ -155,14 +323,6 @@ def training_curves(
     return fig
 
 
-def loss_dynamics(run_dir: str | Path, last: int = 50) -> dict:
-    """Mean of each logged loss term over the last `last` iterations of a run."""
-    steps, _ = read_log(run_dir)
-    tail = steps[-last:]
-    keys = [k for k in ("mse", "contrastive", "distance", "w_pixel", "w_contrastive") if k in tail[0]]
-    return {k: float(np.mean([s[k] for s in tail])) for k in keys}
-
-
 def moving_average(values, window: int) -> np.ndarray:
     """Trailing mean over `window` values (fewer at the start): one value per input, unscaled
     however short the series."""
@@ -199,10 +359,10 @@ def loss_curves(run_dirs: dict[str, str | Path], keys=("distance", "w_pixel", "m
 
 def method_grid(models: dict, plates, indices: list[int], width: float | None = None, labels: dict | None = None):
     """LR, each named model's SR and HR for the plates at `indices` (paper Fig. 7 and 12 style): one
-    row per method under its display name (`labels`, else the method's Table 1 label, else its key),
+    row per method under its display name (`labels`, else its key),
     one column per plate under its text, each SR plate's PSNR / PSNR-Y against HR under it and the
     pixel size under LR and HR. `width`: inches per plate column (default: the page's width)."""
-    shown = {name: (labels or {}).get(name, METHODS[name].label if name in METHODS else name) for name in models}
+    shown = {name: (labels or {}).get(name, name) for name in models}
     lr = [plates.lr[i] for i in indices]
     hr = [plates.hr[i] for i in indices]
     columns, captions = {"LR": lr}, {"LR": [f"{x.shape[1]}×{x.shape[0]} px" for x in lr]}
@@ -215,10 +375,9 @@ def method_grid(models: dict, plates, indices: list[int], width: float | None = 
     return plate_grid(columns, row_titles=[plates.texts[i] for i in indices], width=width, captions=captions)
 
 
-def degradation_figure(images: dict[str, np.ndarray]):
+def degradation_figure(images: dict[str, np.ndarray], maps: dict[str, dict[str, np.ndarray]]):
     """Paper Fig. 13: each named plate (HR, SR of each model) with its noise, blur and compression
-    maps (lpsr.study.degradation_maps); each map column shares one colour scale."""
-    maps = {name: degradation_maps(image) for name, image in images.items()}
+    `maps` (lpsr.study.degradation_maps, by the same names); each map column shares one colour scale."""
     kinds = ("noise", "blur", "compression")
     limits = {
         k: (np.nanmin([m[k] for m in maps.values()]), np.nanpercentile([m[k] for m in maps.values()], 99))
@@ -252,25 +411,11 @@ DEGRADATION_LABELS = {  # the measures of lpsr.study.degradation_maps, as figure
 }
 
 
-def plate_degradations(images: dict[str, list[np.ndarray]]) -> dict[str, pd.DataFrame]:
-    """Each plate's mean noise, blur and compression (one row per plate, in order), per name."""
-    return {
-        name: pd.DataFrame([{k: float(np.nanmean(v)) for k, v in degradation_maps(p).items()} for p in plates])
-        for name, plates in images.items()
-    }
-
-
-def degradation_table(per_plate: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Median over plates (`plate_degradations`) of each plate's mean noise, blur and compression
-    (one row per name)."""
-    return pd.DataFrame({name: frame[["noise", "blur", "compression"]].median() for name, frame in per_plate.items()}).T
-
-
 def ablation_figure(frame: pd.DataFrame, keys=("psnr", "psnr_y"), names: dict | None = None):
     """Paper Fig. 8/9: a score against the embedding size d for each distance (median with its
     95% interval as a band where the score has one, as an error bar where the distance is trained
     at one d), MSE as a horizontal line with its band.
-    `frame` is `lpsr.study.ablation.embedding_sweep`'s table."""
+    `frame` is `lpsr.study.chapters.ablation.embedding_sweep`'s table."""
     labels = {
         "psnr": "PSNR (dB)",
         "psnr_y": "PSNR-Y (dB)",
@@ -310,33 +455,11 @@ def ablation_figure(frame: pd.DataFrame, keys=("psnr", "psnr_y"), names: dict | 
     return fig
 
 
-def psnr_contrast(
-    run_dir: str | Path, baseline_dir: str | Path, key: str = "val_psnr"
-) -> tuple[list[int], list[float]]:
-    """Eq. 20 over training: (PSNR_PECL - PSNR_MSE) / PSNR_MSE at each validation both runs share."""
-    _, vals = read_log(run_dir)
-    _, base = read_log(baseline_dir)
-    reference = {v["iteration"]: v[key] for v in base}
-    shared = [v for v in vals if v["iteration"] in reference]
-    return [v["iteration"] for v in shared], [contrast(v[key], reference[v["iteration"]]) for v in shared]
-
-
-def contrast_table(runs: dict[str, str | Path], baseline_dir: str | Path, key: str = "val_psnr") -> pd.DataFrame:
-    """Eq. 20 as a table: one row per run of `runs` other than the baseline, one column per
-    validation it shares with the baseline (the iteration), rounded to 3 decimals."""
-    contrasts = {
-        name: dict(zip(*psnr_contrast(run_dir, baseline_dir, key)))
-        for name, run_dir in runs.items()
-        if Path(run_dir) != Path(baseline_dir)
-    }
-    return pd.DataFrame(contrasts).T.round(3)
-
-
-def contrast_curves(runs: dict[str, str | Path], baseline_dir: str | Path, key: str = "val_psnr", title: str = ""):
-    """Paper Fig. 10/11: the contrast of eq. 20 against iterations (log axis), one line per run."""
+def contrast_curves(contrasts: dict[str, tuple[list[int], list[float]]], key: str = "val_psnr", title: str = ""):
+    """Paper Fig. 10/11: the contrast of eq. 20 against iterations (log axis), one line per run:
+    `contrasts` maps a line's name to its (iterations, contrasts) of validation `key`."""
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    for name, run_dir in runs.items():
-        iterations, contrast = psnr_contrast(run_dir, baseline_dir, key)
+    for name, (iterations, contrast) in contrasts.items():
         ax.plot(iterations, contrast, marker="o", ms=3, label=name)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xscale("log")
@@ -347,66 +470,6 @@ def contrast_curves(runs: dict[str, str | Path], baseline_dir: str | Path, key: 
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def ocr_agreement(per_plate: pd.DataFrame, confident: float = 0.9) -> dict:
-    """How far PaddleOCR's confidence tells an exact read from a wrong one, over per-plate rows
-    (`ocr_conf`, `exact`): the shares of confident-but-wrong and unsure-but-right reads, and the
-    AUROC of the confidence as a predictor of an exact read (0.5: no better than chance)."""
-    conf, exact = per_plate["ocr_conf"].to_numpy(float), per_plate["exact"].to_numpy(bool)
-    right, wrong = conf[exact], conf[~exact]
-    auroc = (
-        float(((right[:, None] > wrong[None]) + 0.5 * (right[:, None] == wrong[None])).mean())
-        if len(right) and len(wrong)
-        else float("nan")
-    )
-    return {
-        "plates": len(conf),
-        "exact": float(exact.mean()),
-        "mean_conf": float(conf.mean()),
-        f"conf>={confident}_but_wrong": float(((conf >= confident) & ~exact).mean()),
-        f"conf<{confident}_but_exact": float(((conf < confident) & exact).mean()),
-        "auroc": auroc,
-    }
-
-
-def ocr_agreement_table(per_plate: dict[str, pd.DataFrame], confident: float = 0.9) -> pd.DataFrame:
-    """`ocr_agreement` of each named per-plate table, for the page: readable headers, the median
-    confidence (OCRρ, as Table 1), shares to three decimals."""
-    rows = {}
-    for name, frame in per_plate.items():
-        found = ocr_agreement(frame, confident)
-        rows[name] = {
-            "plates": f"{found['plates']:,}",
-            "read exactly": f"{found['exact']:.3f}",
-            "OCRρ (median confidence)": f"{frame['ocr_conf'].median():.3f}",
-            f"confidence ≥ {confident} but wrong": f"{found[f'conf>={confident}_but_wrong']:.3f}",
-            f"confidence < {confident} but exact": f"{found[f'conf<{confident}_but_exact']:.3f}",
-            "AUROC (confidence → exact)": number(found["auroc"], ".3f", absent="– (no wrong or no exact read)"),
-        }
-    return index_in_corner(pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant"))
-
-
-def confident_misreads(per_plate: dict[str, pd.DataFrame], confident: float = 0.9, n: int = 8):
-    """The `n` most confident misreads among the named per-plate tables (a pandas Styler): the
-    variant, the plate's text, what PaddleOCR read, its confidence (at least `confident`), the
-    share of characters read right."""
-    wrong = [
-        frame[(frame["ocr_conf"] >= confident) & (frame["exact"] == 0)].assign(variant=name)
-        for name, frame in per_plate.items()
-    ]
-    rows = pd.concat(wrong) if wrong else pd.DataFrame(columns=["variant", "plate", "ocr_text", "ocr_conf", "char_acc"])
-    rows = rows.sort_values("ocr_conf", ascending=False, kind="stable").head(n)
-    table = pd.DataFrame(
-        {
-            "variant": rows["variant"],
-            "plate": rows["plate"],
-            "read": rows["ocr_text"],
-            "confidence": rows["ocr_conf"].map("{:.3f}".format),
-            "characters right": rows["char_acc"].map("{:.0%}".format),
-        }
-    )
-    return table.style.hide(axis="index")
 
 
 def ocr_reliability_figure(per_plate: dict[str, pd.DataFrame], edges=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)):
@@ -490,41 +553,6 @@ def speed_figure(performance: pd.DataFrame):
     return axes.ravel()[0].figure
 
 
-def data_summary(splits: dict) -> pd.DataFrame:
-    """One row per split (name -> PlateSet): frames, plates cut, what ingestion skipped and why, the
-    median HR plate size, the share of green (8-character) plates and the commonest provinces."""
-    rows = {}
-    for name, plates in splits.items():
-        summary, sizes = plates.summary, plates.sizes()
-        provinces = pd.Series([t[0] for t in plates.texts]).value_counts()
-        rows[name] = {
-            "frames": summary["frames"],
-            "plates": summary["plates"],
-            "skipped": _skipped(summary),
-            "median HR size (w×h)": f"{int(np.median(sizes[:, 0]))}×{int(np.median(sizes[:, 1]))}"
-            if len(sizes)
-            else "–",
-            "green (8 chars)": f"{np.mean([len(t) == 8 for t in plates.texts]):.1%}" if len(plates) else "–",
-            "provinces": len(provinces),
-            "commonest": ", ".join(f"{p} {n}" for p, n in provinces.head(3).items()),
-        }
-    return pd.DataFrame(rows).T
-
-
-def _skipped(summary: dict) -> str:
-    """What ingestion skipped, with why: "0", or "3 (outside the frame 2, too small 1)"."""
-    reasons = {
-        "missing": "missing",
-        "skipped_bad_name": "bad name",
-        "skipped_bad_image": "unreadable",
-        "skipped_outside": "outside the frame",
-        "skipped_too_small": "too small",
-    }
-    counts = {label: summary.get(key, 0) for key, label in reasons.items() if summary.get(key, 0)}
-    total = sum(counts.values())
-    return f"{total:,} ({', '.join(f'{label} {n:,}' for label, n in counts.items())})" if total else "0"
-
-
 def plate_size_figure(splits: dict):
     """Histograms of HR plate width and height per split, normalised so that splits of different
     sizes compare (the LR plate is 8x smaller)."""
@@ -579,132 +607,108 @@ def patch_figure(patches, count: int = 6, seed: int = 0):
     return fig
 
 
-def pipeline_findings(bicubic: dict, sr: dict, hr: dict) -> dict[str, str]:
-    """Chapter 1's sentences (Markdown), keyed for myst-nb's glue, from the test summaries of bicubic,
-    the model trained with MSE and the HR plates: the plates, PSNR-Y of both and the difference
-    between them, PSNR on RGB, and what PaddleOCR reads of each."""
-    ours, base = (np.nan if missing(s.get("psnr_y_median")) else s["psnr_y_median"] for s in (sr, bicubic))
-    gain = ours - base
-    if missing(gain):
-        psnr_y = "not measured (no test plate was scored)"
-    else:
-        step = number(gain, "+.2f")
-        gap = "a difference below 0.01 dB" if step == "+0.00" else f"a difference of {step} dB"
-        psnr_y = f"{number(sr['psnr_y_median'])} dB against {number(bicubic['psnr_y_median'])} dB for bicubic interpolation, {gap}"
-    if any("ocr_exact" not in s for s in (sr, bicubic, hr)):
-        ocr = "PaddleOCR did not read these plates"
-    else:
-        exact = [number(s["ocr_exact"], ".1%") for s in (sr, bicubic, hr)]
-        conf = [number(s.get("ocr_conf_median"), ".3f") for s in (sr, bicubic, hr)]
-        ocr = (
-            f"PaddleOCR (PP-OCRv4) reads {exact[0]} of the SR plates exactly (median confidence, the paper's OCRρ, "
-            f"{conf[0]}) against {exact[1]} ({conf[1]}) for bicubic and {exact[2]} ({conf[2]}) for the HR plates"
+def budget_figure(frame: pd.DataFrame):
+    """Test PSNR-Y and OCR exact against patches seen (log axis) for both losses, with the 95%
+    interval of the PSNR-Y median as a band, and the paired PECL - MSE difference with its interval."""
+    fig, mosaic = plt.subplot_mosaic("AB;CC", figsize=(PAGE_WIDTH, 6.2))
+    axes = [mosaic[k] for k in "ABC"]
+    colours = {"MSE": "tab:blue", "PECL": "tab:orange"}
+    for loss, group in frame.dropna(subset=["psnr_y_median"]).groupby("loss"):
+        group = group.sort_values("patches")
+        axes[0].plot(group["patches"], group["psnr_y_median"], marker="o", color=colours[loss], label=loss)
+        axes[0].fill_between(
+            group["patches"], group["psnr_y_ci_low"], group["psnr_y_ci_high"], color=colours[loss], alpha=0.2
         )
-    return {
-        "plates": f"{sr.get('n', 0):,}",
-        "psnr_y": psnr_y,
-        "psnr": f"{number(sr.get('psnr_median'))} vs {number(bicubic.get('psnr_median'))} dB",
-        "ocr": ocr,
-    }
-
-
-def dynamics_findings(
-    contrasts: dict[str, tuple[list[int], list[float]]],
-    weights_end: dict[str, float | None],
-    diverged: dict[str, int | None] | None = None,
-) -> dict[str, str]:
-    """Chapter 5's sentences (Markdown), keyed for myst-nb's glue, from each PECL run's contrast of
-    eq. 20 against MSE (`psnr_contrast`: iterations, values) and the w_pixel each learnable-weight
-    run ends at (`diverged`: the iteration where a run's loss diverged and the run ended): the
-    contrast's range at the first and last validation, how many runs end above MSE, the
-    validations, the final weights."""
-    runs = {name: (iterations, values) for name, (iterations, values) in contrasts.items() if len(values)}
-    ended = {
-        name: f"; its loss diverged at iteration {at:,}, where the run ended" if at else ""
-        for name, at in (diverged or {}).items()
-    }
-    weights = ", ".join(
-        f"{number(w, '.3f', absent='not logged')} ({name}{ended.get(name, '')})" for name, w in weights_end.items()
+        if "ocr_exact" in group:
+            axes[1].plot(group["patches"], group["ocr_exact"], marker="o", color=colours[loss], label=loss)
+    pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("patches")
+    axes[2].errorbar(
+        pecl["patches"],
+        pecl["diff_psnr_y"],
+        yerr=[pecl["diff_psnr_y"] - pecl["diff_ci_low"], pecl["diff_ci_high"] - pecl["diff_psnr_y"]],
+        marker="o",
+        color=colours["PECL"],
+        capsize=4,
     )
-    if not runs:
-        none = "no PECL run shares a validation with MSE"
-        return {
-            "first": none,
-            "last": "neither",
-            "above": "no PECL run is compared",
-            "validations": "none",
-            "weights": weights or "not measured",
-        }
-    iterations = next(iter(runs.values()))[0]
-    first = {name: values[0] for name, (_, values) in runs.items()}
-    final = {name: values[-1] for name, (_, values) in runs.items()}
-    low, high = min(first.values()), max(first.values())
-    if number(low, "+.3f") == number(high, "+.3f"):
-        first_text = f"(iteration {iterations[0]:,}) the contrast is {number(low, '+.3f')} for every run"
-    else:
-        first_text = (
-            f"(iteration {iterations[0]:,}) the contrast ranges from {number(low, '+.3f')} to {number(high, '+.3f')}"
-        )
-    lowest, highest = min(final, key=final.get), max(final, key=final.get)
-    if number(final[lowest], "+.3f") == number(final[highest], "+.3f"):
-        last_text = f"(iteration {iterations[-1]:,}) it is {number(final[lowest], '+.3f')} for every run"
-    else:
-        last_text = f"(iteration {iterations[-1]:,}) from {number(final[lowest], '+.3f')} ({lowest}) to {number(final[highest], '+.3f')} ({highest})"
-    above, level = sum(v > 0 for v in final.values()), sum(v == 0 for v in final.values())
-    above_text = f"{above} of {len(final)} PECL runs end above MSE on validation PSNR" + (
-        f" ({level} level with it)" if level else ""
+    axes[2].axhline(0, color="black", lw=0.8)
+    _mark_diverged(axes, frame)
+    titles = (
+        "test PSNR-Y (dB), median [95% CI]",
+        "test OCR exact (share of plates)",
+        "PECL − MSE, paired test PSNR-Y (dB)",
     )
-    return {
-        "first": first_text,
-        "last": last_text,
-        "above": above_text,
-        "validations": ", ".join(str(i) for i in iterations),
-        "weights": weights or "not measured (no learnable-weight run)",
-    }
+    budgets = sorted(frame["patches"].unique())
+    for ax, title in zip(axes, titles):
+        ax.set_xscale("log")
+        ax.set_xticks(budgets, [f"{p / 1000:,.0f}k" if p >= 1000 else f"{p:,}" for p in budgets])
+        ax.minorticks_off()
+        ax.set_xlabel("training patches seen")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
 
 
-def degradation_findings(table: pd.DataFrame, mse: str = "MSE", pecl: str | None = "PECL (Man)") -> dict[str, str]:
-    """Chapter 6's sentences (Markdown), keyed for myst-nb's glue, from `degradation_table` (rows HR,
-    bicubic and the models): the median blur, noise and block-edge ratio of each, whether PECL's
-    output is less blurred than MSE's, and whether every model's output is smoother than HR.
-    `pecl` None: the page shows no PECL model (chapter 6 on the released model alone)."""
-
-    def value(row: str, key: str, spec: str) -> str:
-        return number(table[key].get(row, np.nan), spec)
-
-    shown = [name for name in (mse, pecl) if name is not None]
-    blur_mse, blur_pecl = value(mse, "blur", ".3f"), value(pecl, "blur", ".3f") if pecl else ""
-    if pecl is None:
-        sharper = "not compared with MSE's: this page shows no PECL model (no finished run in its run folder)"
-    elif "not measured" in (blur_pecl, blur_mse):
-        sharper = "not compared with MSE's: the blur of one of them is not measured"
-    elif float(blur_pecl) < float(blur_mse):
-        sharper = "less blurred than MSE's by this measure (the paper: PECL restores sharper edges)"
-    elif float(blur_pecl) > float(blur_mse):
-        sharper = "more blurred than MSE's by this measure, the opposite of the paper"
-    else:
-        sharper = (
-            "as blurred as MSE's by this measure (to three decimals): neither sharper, as the paper finds, nor blurrier"
+def _mark_diverged(axes, frame: pd.DataFrame) -> None:
+    """Hollow markers over the points of runs that diverged before their budget (each holds the
+    checkpoint selected before the divergence, not a run of its budget), named in the legend."""
+    diverged = frame[frame["diverged"].notna()] if "diverged" in frame else frame.iloc[:0]
+    columns = ("psnr_y_median", "ocr_exact", "diff_psnr_y")
+    for ax, column in zip(axes, columns):
+        if column not in diverged:
+            continue
+        points = diverged.dropna(subset=[column])
+        ax.plot(
+            points["patches"],
+            points[column],
+            "o",
+            mfc="white",
+            mec="black",
+            ms=7,
+            zorder=3,
+            label="diverged: its checkpoint from before the divergence",
         )
-    models = [row for row in table.index if row not in ("HR", "bicubic") and not missing(table.loc[row, "blur"])]
-    sharp = [row for row in models if not table.loc[row, "blur"] > table["blur"].get("HR", np.nan)]
-    if missing(table["blur"].get("HR", np.nan)) or not models:
-        smoother = "Whether the SR outputs are smoother than HR is not measured here."
-    elif not sharp:
-        smoother = "Every SR output is smoother than HR, whatever the loss, as the paper also notes."
-    else:
-        smoother = f"Not every SR output is smoother than HR by this measure: {names(sharp)} {'is' if len(sharp) == 1 else 'are'} not, against the paper's note that they all are."
 
-    def each(key: str, spec: str, form: str) -> str:
-        return names([form.format(value=value(name, key, spec), name=name) for name in shown], style="")
 
-    return {
-        "blur": f"{value('HR', 'blur', '.3f')} for HR, {value('bicubic', 'blur', '.3f')} for bicubic, "
-        + each("blur", ".3f", "{value} for {name}"),
-        "sharper": sharper,
-        "noise": f"{value('HR', 'noise', '.2f')} grey levels for HR against "
-        + each("noise", ".2f", "{value} ({name})"),
-        "compression": f"{value('bicubic', 'compression', '.3f')} for bicubic, "
-        + each("compression", ".3f", "{value} for {name}"),
-        "smoother": smoother,
-    }
+def budget_curves(frame: pd.DataFrame, runs_dir: str | Path):
+    """Validation PSNR-Y over training for every finished run of `budget_sweep`, MSE in blues and
+    PECL in oranges, darker for longer budgets."""
+    runs, colours = {}, {}
+    for loss, cmap in (("MSE", plt.cm.Blues), ("PECL", plt.cm.Oranges)):
+        group = frame[(frame["loss"] == loss) & frame["run"].notna()].sort_values("iterations")
+        for shade, row in zip(np.linspace(0.45, 0.95, max(1, len(group))), group.itertuples()):
+            name = f"{loss}, {row.iterations:,} it"
+            runs[name], colours[name] = Path(runs_dir) / row.run, cmap(shade)
+    return training_curves(runs, colours=colours)
+
+
+def weight_figure(frame: pd.DataFrame):
+    """PECL − MSE against the contrastive weight (log axis), one line per distance: the difference
+    in best validation PSNR-Y (left) and the paired test difference with its 95% interval (right)."""
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.2), sharey=True)
+    pecl = frame[frame["loss"] == "PECL"].sort_values("w_contrastive")
+    for (distance, group), colour in zip(pecl.groupby("distance"), ("tab:orange", "tab:green")):
+        axes[0].plot(group["w_contrastive"], group["val_diff"], marker="o", color=colour, label=distance.upper())
+        tested = group.dropna(subset=["diff_psnr_y"])
+        axes[1].errorbar(
+            tested["w_contrastive"],
+            tested["diff_psnr_y"],
+            yerr=[tested["diff_psnr_y"] - tested["diff_ci_low"], tested["diff_ci_high"] - tested["diff_psnr_y"]],
+            marker="o",
+            color=colour,
+            capsize=4,
+            label=distance.upper(),
+        )
+    weights = sorted(pecl["w_contrastive"].unique())
+    for ax, title in zip(axes, ("best validation PSNR-Y, PECL − MSE (dB)", "paired test PSNR-Y, PECL − MSE (dB)")):
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xticks(weights, [f"{w:g}" for w in weights])
+        ax.minorticks_off()
+        ax.set_xlabel("contrastive weight w_contrastive")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(title="distance")
+    fig.tight_layout()
+    return fig

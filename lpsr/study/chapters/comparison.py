@@ -1,129 +1,27 @@
-"""Table 1 of the paper, reproduced: every method trained and judged under one protocol.
+"""Chapter 3, the paper's Table 1 reproduced: every method trained and judged under one protocol.
 
-`compare(methods, profile, ...)` trains each method (or finds its finished run), evaluates
-its validation-selected checkpoint once on the test split's whole plates with the same
-metrics (PSNR, PSNR-Y, SSIM, PaddleOCR confidence, exact match, character accuracy), and
-writes `table1.csv` and `table1.md` into `out`, with `out/<method>/per_plate.csv` and
-`summary.json` beside them. Rows give median (± std) as the paper does, the paired median
-difference in PSNR-Y against bicubic on the same plates with its 95% bootstrap interval,
-the parameter count, the training budget and speed, and the paper's own numbers.
+`compare(methods, profile, ...)` trains each method (or finds its finished run), evaluates its
+validation-selected checkpoint once on the test split's whole plates with the same metrics (PSNR,
+PSNR-Y, SSIM, PaddleOCR confidence, exact match, character accuracy), and writes `table1.csv` and
+`table1.md` into `out`, with `out/<method>/per_plate.csv` and `summary.json` beside them. Rows give
+median (± std) as the paper does, the paired median difference in PSNR-Y against bicubic on the
+same plates with its 95% bootstrap interval, the parameter count, the training budget and speed,
+and the paper's own numbers.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-from torch import nn
 
-from lpsr.config import RunConfig
-from lpsr.data.plates import split_plates
-from lpsr.evaluation.evaluate import RELEASED_WEIGHTS, evaluate, load_model
-from lpsr.files import CheckpointError
-from lpsr.inference import inference_bf16
+from lpsr.evaluation.evaluate import load_model
 from lpsr.metrics import paired_difference
-from lpsr.models import count_flops, count_parameters
-from lpsr.study.methods import METHODS, PAPER_TABLE1, TABLE1, method_config
-from lpsr.study.prose import index_in_corner, interval, leaders, missing, names, number
-from lpsr.training.runs import run_config, run_summary
-from lpsr.training.train import TrainingError, train
-
-
-@dataclass
-class Scored:
-    """One row's model judged on the test plates, or why it could not be (a diverged run)."""
-
-    config: RunConfig
-    model: nn.Module | None = None
-    run: Path | None = None
-    summary: dict | None = None
-    error: str | None = None
-
-
-def test_plates(config: RunConfig, progress: bool = True):
-    """The whole test plates of a configuration's data (its protocol, scale and root)."""
-    return split_plates(config, "test", progress)
-
-
-def train_and_score(
-    configs: dict[str, RunConfig],
-    runs_dir: str | Path,
-    out: str | Path,
-    ocr: bool = True,
-    progress: bool = True,
-    released: dict[str, Path] | None = None,
-) -> dict[str, Scored]:
-    """Train each named configuration (or find its finished run), then score its validation-selected
-    checkpoint once on the test plates into `out/<name>/`. A parameterless model (bicubic) is
-    scored as it is; a run that diverges, or needs a file that is not there (ImageNet weights),
-    is reported, not raised. A wsd run starts from the stable phase of a shorter one trained
-    before it here (`lpsr.training.train`). `released`: named released model folders
-    (`lpsr release`), scored on the same test plates after the configurations, untrained."""
-    test = test_plates(next(iter(configs.values())), progress)
-    reader = None
-    if ocr:
-        from lpsr.evaluation.ocr import PlateReader
-
-        reader = PlateReader()
-    scored, trained = {}, []
-    for name, config in configs.items():
-        run = None
-        if config.model.name == "bicubic":
-            model = load_model("bicubic", config.model.scale)[0]
-        else:
-            try:
-                run = train(config, runs_dir, progress=progress, branch_from=trained)  # wsd runs branch
-            except (
-                TrainingError,
-                CheckpointError,
-                FileNotFoundError,
-            ) as error:  # diverged, or a weights file to put in place
-                if progress:  # at the command line; a chapter (progress off) says it in its prose instead
-                    print(f"{name}: {error}")
-                scored[name] = Scored(config, error=str(error).split(";")[0])
-                continue
-            trained.append(run)
-            model = load_model(run, config.model.scale)[0]
-        key = run.name if run else config.model.name
-        summary = evaluate_once(model, test, Path(out) / name, name, key, reader)
-        scored[name] = Scored(config, model, run, summary)
-    for name, folder in (released or {}).items():
-        model = load_model(folder, test.protocol.scale)[0]
-        weights = hashlib.sha256((Path(folder) / RELEASED_WEIGHTS).read_bytes()).hexdigest()[:12]
-        summary = evaluate_once(model, test, Path(out) / name, name, f"{Path(folder).name}@{weights}", reader)
-        scored[name] = Scored(run_config(folder), model, None, summary)
-    return scored
-
-
-def evaluate_once(model: nn.Module | None, plates, out_dir: Path, method: str, run: str, reader=None) -> dict:
-    """`evaluate` into `out_dir` (model None: the HR plates themselves), or the summary `out_dir`
-    already holds from scoring the same `run` on the same plates at the same inference precision,
-    read by OCR when a reader is given: an unchanged book re-evaluates nothing."""
-    precision = "bf16" if model is not None and inference_bf16("auto", "cpu") else "fp32"
-    summary = _cached_summary(Path(out_dir), run, plates, reader is not None, precision)
-    if summary is None:
-        summary = evaluate(model, plates, out_dir, method=method, reader=reader, run=run)
-    return summary
-
-
-def _cached_summary(folder: Path, run: str, test, ocr: bool, precision: str) -> dict | None:
-    """The summary already in `folder` when it scored the same run on the same test plates at the
-    same inference `precision` (with OCR if asked for)."""
-    try:
-        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    same = (
-        summary.get("run") == run
-        and summary.get("precision") == precision
-        and summary.get("n") == len(test)
-        and summary.get("data") == {"root": test.summary.get("root"), "split": test.summary.get("split")}
-        and summary.get("protocol") == json.loads(json.dumps(asdict(test.protocol)))
-    )
-    return summary if same and (not ocr or "ocr_exact" in summary) and (folder / "per_plate.csv").is_file() else None
+from lpsr.models import count_parameters
+from lpsr.study.experiments import METHODS, PAPER_TABLE1, TABLE1, Scored, read_per_plate, score_methods
+from lpsr.study.findings import NOT_TESTABLE, claim, interval_verdict
+from lpsr.study.text import interval, leaders, missing, names, number, stated
+from lpsr.training.runs import run_summary
 
 
 def compare(
@@ -140,13 +38,7 @@ def compare(
     out = Path(out)
     if "bicubic" not in methods:
         methods = ["bicubic", *methods]  # the reference of the paired intervals
-    extra = [
-        *overrides,
-        *([f"data.root={json.dumps(str(data))}"] if data else []),
-    ]  # quoted: a folder named 2024 stays a string
-    scored = train_and_score(
-        {name: method_config(name, profile, overrides=extra) for name in methods}, runs_dir, out, ocr, progress
-    )
+    scored = score_methods(methods, profile, data, runs_dir, out, overrides, ocr, progress)
     rows = [
         _row(name, s) if s.summary else {"method": name, "SR method": _label(name), "note": s.error}
         for name, s in scored.items()
@@ -285,18 +177,6 @@ def method_models(table: pd.DataFrame, runs_dir: str | Path, scale: int = 8) -> 
     return models | {name: load_model(run, scale)[0] for name, run in method_runs(table, runs_dir).items()}
 
 
-def read_summaries(out: str | Path, table: pd.DataFrame) -> dict[str, dict]:
-    """Each evaluated row's summary.json (the numbers behind the formatted table)."""
-    files = {name: Path(out) / name / "summary.json" for name in table.index}
-    return {name: json.loads(f.read_text(encoding="utf-8")) for name, f in files.items() if f.is_file()}
-
-
-def read_per_plate(out: str | Path, names) -> dict[str, pd.DataFrame]:
-    """Each scored name's per-plate test scores (`out/<name>/per_plate.csv`), for those scored."""
-    files = {name: Path(out) / name / "per_plate.csv" for name in names}
-    return {name: pd.read_csv(f) for name, f in files.items() if f.is_file()}
-
-
 def comparison_findings(table: pd.DataFrame, summaries: dict[str, dict], gan_select: str = "gan") -> dict[str, str]:
     """Chapter 3's sentences (Markdown), keyed for myst-nb's glue, from Table 1 (`compare`) and each
     row's summary (`read_summaries`): which method has the highest median test PSNR-Y (ties named
@@ -369,82 +249,49 @@ def _cost(trained: pd.DataFrame, short: list[str]) -> str:
     return f": each of their iterations costs {spread} one of ours (MSE) on this machine"
 
 
-def performance(
-    table: pd.DataFrame, summaries: dict[str, dict], models: dict, paper_iterations: int, paper_batch: int
-) -> pd.DataFrame:
-    """Chapter 8's numbers, one row per method of a Table 1 (`compare`) named by its label: size,
-    the arithmetic of one 8×8 → 64×64 pass, the training throughput of its run, the inference
-    throughput and median PSNR-Y of its test evaluation (`summaries`), and the paper's budget in
-    training arithmetic for the SR network alone (forward and backward FLOPs per patch × iterations
-    × batch)."""
+def _paired(per_plate: dict[str, pd.DataFrame], a: str, b: str, key: str = "psnr_y") -> dict | None:
+    if a not in per_plate or b not in per_plate or key not in per_plate[a] or key not in per_plate[b]:
+        return None
+    return paired_difference(per_plate[a][key].to_numpy(), per_plate[b][key].to_numpy())
+
+
+def comparison_claims(
+    summaries: dict[str, dict], per_plate: dict[str, pd.DataFrame], labels: dict[str, str], chapter: str
+) -> list[dict]:
+    """Table 1's claims (chapter 3): PECL above MSE in PSNR, PSNR-Y and OCRρ, and above the strongest
+    competitor (highest median test PSNR-Y of the methods that are not the paper's) in PSNR-Y; each
+    a paired difference over the same test plates (`per_plate`: each method's per-plate CSV)."""
     rows = []
-    for name, model in models.items():
-        speed = table.loc[name, "train samples/s"]
-        rows.append(
-            {
-                "method": table.loc[name, "SR method"],
-                "parameters": count_parameters(model),
-                "GFLOP per 8×8→64×64 forward": count_flops(model) / 1e9,
-                "train samples/s (this machine)": None if speed == "–" else float(speed),
-                "infer plates/s (this machine)": summaries[name]["plates_per_s"],
-                "test PSNR-Y (dB)": summaries[name]["psnr_y_median"],
-                "paper budget, PFLOP (model only)": count_flops(model, backward=True)
-                * paper_iterations
-                * paper_batch
-                / 1e15,
-            }
+    diffs = {key: _paired(per_plate, "ours-pecl", "ours-mse", key) for key in ("psnr", "psnr_y")}
+    measured = "; ".join(stated(d, f"PECL − MSE, {name}") for name, d in zip(("PSNR", "PSNR-Y"), diffs.values()))
+    verdict = interval_verdict([d for d in diffs.values() if d is not None])
+    rows.append(
+        claim(
+            "PECL scores higher PSNR and PSNR-Y than the same network on MSE alone (Table 1)",
+            measured,
+            verdict,
+            chapter,
         )
-    return pd.DataFrame(rows).set_index("method")
-
-
-def performance_table(performance: pd.DataFrame) -> pd.DataFrame:
-    """Chapter 8's table of cost and speed for the page: counts with thousands separators, speeds
-    to one decimal, "–" where a method has no value (bicubic is not trained)."""
-
-    def formatted(spec: str):
-        return lambda v: "–" if missing(v) else format(v, spec)
-
-    specs = {
-        "parameters": ",.0f",
-        "GFLOP per 8×8→64×64 forward": ".2f",
-        "train samples/s (this machine)": ",.1f",
-        "infer plates/s (this machine)": ",.1f",
-        "test PSNR-Y (dB)": ".2f",
-        "paper budget, PFLOP (model only)": ",.0f",
-    }
-    return index_in_corner(
-        pd.DataFrame({column: performance[column].map(formatted(spec)) for column, spec in specs.items()})
     )
-
-
-def performance_findings(performance: pd.DataFrame, paper_iterations: int, paper_batch: int) -> dict[str, str]:
-    """Chapter 8's sentences (Markdown), keyed for myst-nb's glue, from its table of cost and speed
-    (one row per method, named by its Table 1 label): the slowest and fastest training throughput,
-    and what the paper's model costs per patch and would take at the paper's budget on this machine."""
-    speed = performance["train samples/s (this machine)"].dropna() if len(performance) else pd.Series(dtype=float)
-    if speed.empty:
-        training = "was not measured: no method here was trained"
-    elif number(speed.min(), ".1f") == number(speed.max(), ".1f"):
-        training = f"runs at {number(speed.min(), '.1f')} samples/s for every method trained ({', '.join(speed.index)})"
-    else:
-        slowest, fastest = speed.idxmin(), speed.idxmax()
-        training = f"runs from {number(speed[slowest], '.1f')} samples/s ({slowest}) to {number(speed[fastest], '.1f')} samples/s ({fastest})"
-    ours = METHODS["ours-mse"].label
-    if ours not in performance.index:
-        model = "The paper's model is not among the methods measured here."
-    else:
-        row = performance.loc[ours]
-        model = (
-            f"The paper's model costs {number(row['GFLOP per 8×8→64×64 forward'])} GFLOP per patch and scores "
-            f"{number(row['infer plates/s (this machine)'], '.1f')} whole plates/s; the paper's budget is "
-            f"{number(row['paper budget, PFLOP (model only)'], ',.0f')} PFLOP of training arithmetic for it alone"
+    ocr = _paired(per_plate, "ours-pecl", "ours-mse", "ocr_conf")
+    rows.append(
+        claim(
+            "PECL raises the OCR confidence OCRρ over MSE (Table 1)",
+            stated(ocr, "PECL − MSE, PaddleOCR confidence", unit=""),
+            interval_verdict([ocr] if ocr else []),
+            chapter,
         )
-        per_s = row["train samples/s (this machine)"]
-        if missing(per_s) or not per_s > 0:
-            model += " (its training throughput was not measured here, so no duration is given)."
-        else:
-            days = paper_iterations * paper_batch / per_s / 86400
-            model += (
-                f", which at this machine's {number(per_s, '.0f')} samples/s would take {number(days, ',.0f')} days."
-            )
-    return {"training": training, "paper_model": model}
+    )
+    rivals = {n: s.get("psnr_y_median") for n, s in summaries.items() if not n.startswith("ours") and n != "bicubic"}
+    rivals = {n: v for n, v in rivals.items() if not missing(v) and n in per_plate}
+    if rivals:
+        rival = max(rivals, key=rivals.get)
+        diff = _paired(per_plate, "ours-pecl", rival)
+        measured, verdict = (
+            stated(diff, f"PECL − {labels.get(rival, rival)} (the strongest competitor), PSNR-Y"),
+            interval_verdict([diff] if diff else []),
+        )
+    else:
+        measured, verdict = "no competitor was scored", NOT_TESTABLE
+    rows.append(claim("PECL scores higher PSNR-Y than every competing method (Table 1)", measured, verdict, chapter))
+    return rows

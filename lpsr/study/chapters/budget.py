@@ -1,18 +1,17 @@
-"""Does the answer change with budget? MSE against the headline PECL setting over training budget.
+"""Chapter 9, does the answer change with budget? MSE against the headline PECL setting over training
+budget, and PECL over its contrastive weight.
 
-`budget_sweep` trains `ours-mse` and `ours-pecl` (the headline PECL setting, `lpsr.study.methods`)
-at each of a profile's budgets (`BUDGETS`) with the profile's recipe, selects each run's
-checkpoint on validation and scores it once on the test plates
-(`lpsr.study.compare.train_and_score`). It returns one row per run and, for each budget, the
-paired PECL - MSE difference over the same test plates with its 95% bootstrap interval.
+`budget_sweep` trains `ours-mse` and `ours-pecl` at each of a profile's budgets (`BUDGETS`) with the
+profile's recipe, selects each run's checkpoint on validation and scores it once on the test plates.
+It returns one row per run and, for each budget, the paired PECL - MSE difference over the same
+test plates with its 95% bootstrap interval.
 
 Training time is spent once where the runs can share one schedule (`train.schedule=wsd`: warm-up,
 the lr held, a linear decay over each run's last fifth; Hägele et al. 2024): each budget's run then
-starts from the stable phase of the budget below it and trains only the rest, about 9.4k iterations
-for budgets of 1k to 8k instead of 15k. `schedule_check` trains both schedules at the profile's own
-budget and compares the scores they select; `chosen_schedule` takes the shared one only where
-they agree for both losses, and otherwise trains every budget as a separate cosine run (the
-paper's schedule).
+starts from the stable phase of the budget below it and trains only the rest. `schedule_check`
+trains both schedules at the profile's own budget and compares the scores they select;
+`chosen_schedule` takes the shared one only where they agree for both losses, and otherwise trains
+every budget as a separate cosine run (the paper's schedule).
 
 `weight_sweep` asks the same question of the contrastive weight at the profile's own budget: the
 headline PECL at each w_contrastive of `CONTRASTIVE_WEIGHTS` (and each distance) against MSE,
@@ -24,30 +23,77 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from lpsr.config import RunConfig, load_config
 from lpsr.metrics import paired_difference
-from lpsr.study.ablation import variant_configs
-from lpsr.study.compare import read_per_plate, train_and_score
-from lpsr.study.figures import PAGE_WIDTH, training_curves
-from lpsr.study.prose import difference, interval, missing, number
+from lpsr.study.experiments import read_per_plate, train_and_score, variant_configs
+from lpsr.study.findings import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, claim, interval_verdict
+from lpsr.study.text import difference, interval, missing, number, supported
 from lpsr.training.runs import run_summary
+
+
+def budget_claims(frame: pd.DataFrame, chapter: str) -> list[dict]:
+    """The budget chapter's question, which is this study's and not a claim of the paper: does PECL's
+    deficit close with a longer budget? The paired PECL − MSE difference at the smallest and the
+    largest budget (`budget_sweep`'s rows), and how it moves between them (`gap_trend`): rising
+    with the intervals apart, reproduced (the deficit is a small-budget effect); falling apart, not
+    reproduced; not testable where a run diverged; else inconclusive."""
+    pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
+    text = "PECL's deficit to MSE is a small-budget effect that closes with longer training (this study's question, not the paper's)"
+    if len(pecl) < 2:
+        return [claim(text, "fewer than two budgets measured", NOT_TESTABLE, chapter)]
+    first, last = pecl.iloc[0], pecl.iloc[-1]
+
+    def at(row) -> str:
+        return f"{supported(row['diff_psnr_y'], row['diff_ci_low'], row['diff_ci_high'], ' dB')} at {int(row['iterations']):,} iterations"
+
+    measured = f"PECL − MSE, test PSNR-Y: {at(first)}, {at(last)}"
+    verdict = {"rises": REPRODUCED, "falls": NOT_REPRODUCED, "holds": INCONCLUSIVE, "diverged": NOT_TESTABLE}[
+        gap_trend(frame)
+    ]
+    return [claim(text, measured, verdict, chapter)]
+
+
+def weight_claims(frame: pd.DataFrame, chapter: str) -> list[dict]:
+    """The paper's claim that PECL beats MSE, given its best contrastive weight: the PECL setting
+    validation selects in `weight_sweep` (`weight_choice`), decided by its paired test difference
+    to MSE (`interval_verdict`)."""
+    text = "At its best contrastive weight (chosen on validation), PECL beats MSE on test PSNR-Y"
+    chosen = weight_choice(frame)
+    if chosen is None or missing(chosen.get("diff_psnr_y")):
+        return [claim(text, "no finished PECL and MSE pair in the weight sweep", NOT_TESTABLE, chapter)]
+    diff = {"ci_low": chosen["diff_ci_low"], "ci_high": chosen["diff_ci_high"]}
+    measured = (
+        f"{chosen['distance'].upper()}, w_contrastive = {chosen['w_contrastive']:g}: PECL − MSE "
+        f"{supported(chosen['diff_psnr_y'], chosen['diff_ci_low'], chosen['diff_ci_high'], ' dB')}"
+    )
+    return [claim(text, measured, interval_verdict([diff]), chapter)]
+
 
 # Iterations per profile, doubling: `cpu` from its own 1000 (Table 1) to 8x that; `paper` halves
 # down from its 1000k.
 BUDGETS = {"smoke": (10, 20, 40), "cpu": (1000, 2000, 4000, 8000), "paper": (125_000, 250_000, 500_000, 1_000_000)}
+
+
 LOSS_LABELS = {"ours-mse": "MSE", "ours-pecl": "PECL"}  # the two methods compared, as the chapter names them
+
+
 PLATEAU_DB = 0.15  # a doubling that adds less than this on validation: MSE has stopped gaining
+
+
 SAME_DB = 0.15  # two schedules select the same score when they differ by less than this (as bf16 and fp32)
+
+
 # The contrastive weights of `weight_sweep` (w_contrastive = 1 - w_pixel; the headline PECL's is
 # 0.01), and the distances swept at each profile. At `cpu` both distances at three weights
 # spanning 30x: their 0.01 runs are Table 1's (L1) and chapter 4's (L2, d = 128), so the sweep
 # trains four runs, and the paper profile's 0.003 is left out to keep the book within its build
 # time (the chapter says so; `weights` adds it).
 CONTRASTIVE_WEIGHTS = {"smoke": (0.01, 0.03), "cpu": (0.001, 0.01, 0.03), "paper": (0.001, 0.003, 0.01, 0.03)}
+
+
 WEIGHT_DISTANCES = {"smoke": ("l1", "l2"), "cpu": ("l1", "l2"), "paper": ("l1", "l2")}
 
 
@@ -332,82 +378,6 @@ def mse_plateau(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> int | Non
     return None if plateau is None else int(plateau)
 
 
-def budget_figure(frame: pd.DataFrame):
-    """Test PSNR-Y and OCR exact against patches seen (log axis) for both losses, with the 95%
-    interval of the PSNR-Y median as a band, and the paired PECL - MSE difference with its interval."""
-    fig, mosaic = plt.subplot_mosaic("AB;CC", figsize=(PAGE_WIDTH, 6.2))
-    axes = [mosaic[k] for k in "ABC"]
-    colours = {"MSE": "tab:blue", "PECL": "tab:orange"}
-    for loss, group in frame.dropna(subset=["psnr_y_median"]).groupby("loss"):
-        group = group.sort_values("patches")
-        axes[0].plot(group["patches"], group["psnr_y_median"], marker="o", color=colours[loss], label=loss)
-        axes[0].fill_between(
-            group["patches"], group["psnr_y_ci_low"], group["psnr_y_ci_high"], color=colours[loss], alpha=0.2
-        )
-        if "ocr_exact" in group:
-            axes[1].plot(group["patches"], group["ocr_exact"], marker="o", color=colours[loss], label=loss)
-    pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("patches")
-    axes[2].errorbar(
-        pecl["patches"],
-        pecl["diff_psnr_y"],
-        yerr=[pecl["diff_psnr_y"] - pecl["diff_ci_low"], pecl["diff_ci_high"] - pecl["diff_psnr_y"]],
-        marker="o",
-        color=colours["PECL"],
-        capsize=4,
-    )
-    axes[2].axhline(0, color="black", lw=0.8)
-    _mark_diverged(axes, frame)
-    titles = (
-        "test PSNR-Y (dB), median [95% CI]",
-        "test OCR exact (share of plates)",
-        "PECL − MSE, paired test PSNR-Y (dB)",
-    )
-    budgets = sorted(frame["patches"].unique())
-    for ax, title in zip(axes, titles):
-        ax.set_xscale("log")
-        ax.set_xticks(budgets, [f"{p / 1000:,.0f}k" if p >= 1000 else f"{p:,}" for p in budgets])
-        ax.minorticks_off()
-        ax.set_xlabel("training patches seen")
-        ax.set_title(title, fontsize=10)
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.tight_layout()
-    return fig
-
-
-def _mark_diverged(axes, frame: pd.DataFrame) -> None:
-    """Hollow markers over the points of runs that diverged before their budget (each holds the
-    checkpoint selected before the divergence, not a run of its budget), named in the legend."""
-    diverged = diverged_rows(frame)
-    columns = ("psnr_y_median", "ocr_exact", "diff_psnr_y")
-    for ax, column in zip(axes, columns):
-        if column not in diverged:
-            continue
-        points = diverged.dropna(subset=[column])
-        ax.plot(
-            points["patches"],
-            points[column],
-            "o",
-            mfc="white",
-            mec="black",
-            ms=7,
-            zorder=3,
-            label="diverged: its checkpoint from before the divergence",
-        )
-
-
-def budget_curves(frame: pd.DataFrame, runs_dir: str | Path):
-    """Validation PSNR-Y over training for every finished run of `budget_sweep`, MSE in blues and
-    PECL in oranges, darker for longer budgets."""
-    runs, colours = {}, {}
-    for loss, cmap in (("MSE", plt.cm.Blues), ("PECL", plt.cm.Oranges)):
-        group = frame[(frame["loss"] == loss) & frame["run"].notna()].sort_values("iterations")
-        for shade, row in zip(np.linspace(0.45, 0.95, max(1, len(group))), group.itertuples()):
-            name = f"{loss}, {row.iterations:,} it"
-            runs[name], colours[name] = Path(runs_dir) / row.run, cmap(shade)
-    return training_curves(runs, colours=colours)
-
-
 def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     """`budget_sweep`'s rows for the page: readable headers with units, rounded, "–" where a value
     does not apply (MSE has no difference to itself)."""
@@ -524,37 +494,6 @@ def weight_table(frame: pd.DataFrame) -> pd.DataFrame:
     diffs = zip(frame.get("diff_psnr_y", nan), frame.get("diff_ci_low", nan), frame.get("diff_ci_high", nan))
     table["PECL − MSE, test PSNR-Y (dB) [95% CI]"] = [interval(*v, sign="+") for v in diffs]
     return table.set_index(["loss", "distance", "w_contrastive"])
-
-
-def weight_figure(frame: pd.DataFrame):
-    """PECL − MSE against the contrastive weight (log axis), one line per distance: the difference
-    in best validation PSNR-Y (left) and the paired test difference with its 95% interval (right)."""
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.2), sharey=True)
-    pecl = frame[frame["loss"] == "PECL"].sort_values("w_contrastive")
-    for (distance, group), colour in zip(pecl.groupby("distance"), ("tab:orange", "tab:green")):
-        axes[0].plot(group["w_contrastive"], group["val_diff"], marker="o", color=colour, label=distance.upper())
-        tested = group.dropna(subset=["diff_psnr_y"])
-        axes[1].errorbar(
-            tested["w_contrastive"],
-            tested["diff_psnr_y"],
-            yerr=[tested["diff_psnr_y"] - tested["diff_ci_low"], tested["diff_ci_high"] - tested["diff_psnr_y"]],
-            marker="o",
-            color=colour,
-            capsize=4,
-            label=distance.upper(),
-        )
-    weights = sorted(pecl["w_contrastive"].unique())
-    for ax, title in zip(axes, ("best validation PSNR-Y, PECL − MSE (dB)", "paired test PSNR-Y, PECL − MSE (dB)")):
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xticks(weights, [f"{w:g}" for w in weights])
-        ax.minorticks_off()
-        ax.set_xlabel("contrastive weight w_contrastive")
-        ax.set_title(title, fontsize=10)
-        ax.grid(alpha=0.3)
-    axes[0].legend(title="distance")
-    fig.tight_layout()
-    return fig
 
 
 def weight_findings(frame: pd.DataFrame) -> dict[str, str]:

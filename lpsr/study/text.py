@@ -1,11 +1,44 @@
-"""Numbers as the chapters' sentences write them. A value that is missing, a difference that rounds
-to zero and a tie are said in words: no "nan", no "-0.00", no zero-width interval, no winner
-picked among equals. The chapters' findings functions (`*_findings`) build on these, and their
-tables on `index_in_corner`."""
+"""Numbers as the book writes them, in its sentences and its tables. A value that is missing, a
+difference that rounds to zero and a tie are said in words: no "nan", no "-0.00", no zero-width
+interval, no winner picked among equals. `results_table` and `index_in_corner` lay out the tables
+several chapters share.
+"""
 
 from __future__ import annotations
 
 import math
+
+import pandas as pd
+
+
+def stated(diff: dict | None, what: str, unit: str = " dB") -> str:
+    if diff is None:
+        return f"{what}: not measured"
+    return f"{what} {supported(*diff_ends(diff), unit)}"
+
+
+def diff_ends(diff: dict) -> tuple[float, float, float]:
+    return diff["median_diff"], diff["ci_low"], diff["ci_high"]
+
+
+def results_table(summaries: list[dict]) -> pd.DataFrame:
+    """One row per method: the median ± std over the plates (as the paper's Table 1), then the 95%
+    interval of the median, and the OCR scores."""
+    rows = []
+    for s in summaries:
+        row = {"method": s["method"], "plates": s["n"]}
+        for key, label in (("psnr", "PSNR (dB)"), ("psnr_y", "PSNR-Y (dB)"), ("ssim", "SSIM (Y)")):
+            if f"{key}_median" not in s:  # the HR reference row has no image scores
+                row[label] = "–"
+                continue
+            median, std, low, high = (s[f"{key}_{end}"] for end in ("median", "std", "ci_low", "ci_high"))
+            spec = f".{interval_decimals(low, high)}f"  # what the interval supports
+            row[label] = f"{number(median, spec)} ± {number(std, spec)} [{number(low, spec)}, {number(high, spec)}]"
+        for key, label in (("ocr_conf_median", "OCRρ"), ("ocr_exact", "OCR exact"), ("ocr_char_acc", "OCR char acc")):
+            if key in s:
+                row[label] = f"{s[key]:.3f}"
+        rows.append(row)
+    return index_in_corner(pd.DataFrame(rows).set_index("method"))
 
 
 def missing(value) -> bool:
