@@ -9,15 +9,15 @@ from lpsr.study.chapters.budget import (
     BUDGETS,
     budget_claims,
     budget_configs,
-    budget_findings,
+    budget_numbers,
     budget_table,
     chosen_schedule,
     gap_trend,
     mse_plateau,
-    schedule_findings,
+    schedule_numbers,
     weight_choice,
     weight_configs,
-    weight_findings,
+    weight_numbers,
     weight_table,
 )
 from lpsr.study.experiments import method_config, sweep_configs
@@ -66,7 +66,7 @@ def test_budget_runs_share_a_wsd_schedule_and_cosine_runs_are_table_1s():
     assert cosine["ours-pecl-1000"].run_id() == method_config("ours-pecl", "cpu").run_id()
 
 
-def test_schedule_findings_say_whether_the_shared_schedule_selects_the_cosine_score_and_which_was_trained():
+def test_schedule_numbers_say_whether_the_shared_schedule_selects_the_cosine_score_and_why_it_was_trained():
     row = {"iterations": 1000, "val_wsd": 21.30, "val_cosine": 21.24, "test_wsd": 21.5, "test_cosine": 21.49}
     same = pd.DataFrame(
         [
@@ -84,13 +84,18 @@ def test_schedule_findings_say_whether_the_shared_schedule_selects_the_cosine_sc
     assert chosen_schedule(same) == "cosine"  # one loss checked is not both
     both = pd.concat([same, same.assign(loss="PECL")])
     assert chosen_schedule(both) == "wsd" and chosen_schedule(both, "cosine") == "cosine"
-    assert schedule_findings(both, "wsd") == (
-        "At 1,000 iterations, the shared schedule's run against the separate cosine run (Table 1's; paired test"
-        " difference wsd − cosine): MSE 21.30 against 21.24 dB best validation PSNR-Y and +0.05 dB [-0.02, +0.11]"
-        " in test PSNR-Y; PECL 21.30 against 21.24 dB best validation PSNR-Y and +0.05 dB [-0.02, +0.11] in test"
-        " PSNR-Y. Both are within 0.15 dB on validation and on test: the shared schedule selects the score a"
-        " separate run selects, so the budgets share its stable phase."
-    )
+    found = schedule_numbers(both, "wsd")
+    assert found["check_iterations"] == "1,000" and found["same_db"] == "0.15"
+    assert [found[f"mse_{k}"] for k in ("val_wsd", "val_cosine", "test_diff", "compared")] == [
+        "21.30",
+        "21.24 dB",
+        "+0.05 dB [-0.02, +0.11]",
+        "the shared-schedule run did not diverge",
+    ]
+    assert found["pecl_val_wsd"] == "21.30"
+    assert (found["schedule_apart"], found["schedule_selects"]) == ("neither loss", "selects")
+    assert found["schedule_reason"] == "as the check allows"
+    assert schedule_numbers(both, "cosine")["schedule_reason"].startswith("as the chapter's `schedule` parameter asks")
     # the numbers measured on ccpd-mini at `cpu` (fp32): MSE apart on validation, PECL's wsd run diverged
     measured = pd.DataFrame(
         [
@@ -119,18 +124,19 @@ def test_schedule_findings_say_whether_the_shared_schedule_selects_the_cosine_sc
         ]
     )
     assert chosen_schedule(measured) == "cosine"
-    said = schedule_findings(measured, "cosine")
-    assert (
-        "PECL 18.72 against 19.82 dB best validation PSNR-Y and -1.00 dB [-1.12, -0.89] in test PSNR-Y, its"
-        " shared-schedule run diverged at iteration 735." in said
-    )
-    assert said.endswith(
-        "MSE and PECL not within 0.15 dB: the shared schedule does not select what a separate cosine run"
-        " selects, so every budget is trained as a separate run with a cosine schedule over that budget."
-    )
-    assert schedule_findings(measured, "wsd").endswith("compared under one schedule at every budget.")
+    found = schedule_numbers(measured, "cosine")
+    assert [found[f"pecl_{k}"] for k in ("val_wsd", "val_cosine", "test_diff", "compared")] == [
+        "18.72",
+        "19.82 dB",
+        "-1.00 dB [-1.12, -0.89]",
+        "the shared-schedule run diverged at iteration 735",
+    ]
+    assert (found["schedule_apart"], found["schedule_selects"]) == ("MSE and PECL", "does not select")
+    assert found["schedule_reason"] == "as the check requires"
+    assert "not Table 1's" in schedule_numbers(measured, "wsd")["schedule_reason"]
     failed = measured.iloc[[0]].assign(loss="PECL", error="loss diverged at iteration 5", same=False)
-    assert "PECL not compared (loss diverged at iteration 5)" in schedule_findings(failed, "cosine")
+    assert schedule_numbers(failed, "cosine")["pecl_compared"] == "not compared: loss diverged at iteration 5"
+    assert schedule_numbers(failed, "cosine")["schedule_apart"] == "PECL"
 
 
 def test_gap_trend_needs_intervals_that_do_not_overlap():
@@ -162,31 +168,31 @@ def test_mse_plateau_is_the_first_budget_whose_doubling_adds_less_than_the_thres
     assert mse_plateau(_frame([21.0, 22.5, 22.6, 22.65], gaps)) == 2000
 
 
-def test_findings_and_table_say_what_the_numbers_say():
+def test_budget_numbers_and_table_say_what_the_numbers_say():
     frame = _frame(
         [21.23, 22.5, 23.6, 24.51], [(-1.2, -1.4, -1.0), (-1, -1.2, -0.8), (-0.7, -0.9, -0.5), (-0.3, -0.5, -0.1)]
     )
-    found = budget_findings(frame)
+    found = budget_numbers(frame)
     assert found["budgets"] == "1,000, 2,000, 4,000, 8,000"
-    assert found["trained"] == "9,400 iterations trained per loss for all the budgets, against 15,000 as separate runs"
-    assert found["schedule"].startswith("the budgets share one schedule")
-    assert (
-        found["gap_first"] == "-1.20 dB [-1.40, -1.00] at 1,000 iterations"
-        and "at 8,000 iterations" in found["gap_last"]
-    )
-    assert "PECL gains on MSE" in found["trend"] and "has not stopped gaining" in found["plateau"]
+    assert (found["first_budget"], found["last_budget"]) == ("1,000", "8,000")
+    assert found["trained"] == "9,400" and found["trained_against"] == "against 15,000 as separate runs"
+    assert found["schedule"].startswith("with the shared schedule")
+    assert found["gap_first"] == "-1.20 dB [-1.40, -1.00]" and found["gap_last"] == "-0.30 dB [-0.50, -0.10]"
+    assert found["trend"] == "rises" and found["diverged_runs"] == "none"
     assert found["steps"] == (
-        "Budget by budget, from 1,000 to 2,000 iterations the difference holds, from 2,000 to 4,000 iterations"
-        " the difference holds, from 4,000 to 8,000 iterations the difference holds (it holds where the two"
-        " intervals overlap)."
+        "from 1,000 to 2,000 iterations it holds, from 2,000 to 4,000 iterations it holds,"
+        " from 4,000 to 8,000 iterations it holds"
     )  # -0.5 is the end of both intervals at 4,000 and 8,000: they touch, so it holds
-    falls = _frame([21, 22], [(-0.3, -0.5, -0.1), (-1, -1.2, -0.8)], its=(1000, 2000))
-    assert budget_findings(falls)["steps"].startswith(
-        "Budget by budget, from 1,000 to 2,000 iterations PECL falls further behind"
-    )
-    assert found["mse_range"] == "21.23 dB at 1,000 iterations to 24.51 dB at 8,000"
+    assert found["plateau"] == "none measured (it still gains at the largest budget)" and found["plateau_db"] == "0.15"
+    assert budget_numbers(_frame([21.0, 22.5, 23.6, 23.7], [(-1, -1.2, -0.8)] * 4))["plateau"] == "4,000 iterations"
+    falls = budget_numbers(_frame([21, 22], [(-0.3, -0.5, -0.1), (-1, -1.2, -0.8)], its=(1000, 2000)))
+    assert falls["trend"] == "falls" and falls["steps"] == "from 1,000 to 2,000 iterations it falls"
+    once = budget_numbers(_frame([21], [(-0.3, -0.5, -0.1)], its=(1000,)).assign(schedule="cosine", trained=1000))
+    assert once["steps"] == "not measured" and once["trend"] == "holds"  # a single budget: nothing to move
+    assert once["schedule"].startswith("as a separate run") and once["trained_against"] == "the same as separate runs"
+    assert (found["mse_first"], found["mse_last"]) == ("21.23 dB", "24.51 dB")
     frame.loc["ours-pecl-8000", ["diff_psnr_y", "diff_ci_low", "diff_ci_high"]] = np.nan  # a run that did not finish
-    assert "not measured" in budget_findings(frame)["gap_last"]
+    assert budget_numbers(frame)["gap_last"] == "not measured"
     table = budget_table(frame)
     assert table.loc[("MSE", "1,000"), "PECL − MSE, test PSNR-Y (dB) [95% CI]"] == "–"
     assert (
@@ -197,7 +203,7 @@ def test_findings_and_table_say_what_the_numbers_say():
 
 def test_a_gap_that_rounds_to_zero_is_said_so_not_printed_as_minus_zero():
     frame = _frame([9.1, 9.2], [(-0.001, -0.004, -0.0001), (-0.02, -0.03, -0.02)], its=(10, 20))
-    assert budget_findings(frame)["gap_first"] == "nil (below 0.01 dB, interval included) at 10 iterations"
+    assert budget_numbers(frame)["gap_first"] == "nil (below 0.01 dB, interval included)"
     assert (
         budget_table(frame).loc[("PECL", "10"), "PECL − MSE, test PSNR-Y (dB) [95% CI]"] == "-0.001 [-0.004, +0.000]"
     )  # no "-0.00": three decimals, as the interval supports
@@ -240,33 +246,33 @@ def test_the_weight_sweep_holds_table_1s_runs_and_each_weight_and_distance():
     assert [(c.loss.distance, c.loss.w_pixel) for c in both.values()][1:] == [("l1", 0.97), ("l2", 0.97)]
 
 
-def test_the_weight_findings_report_the_test_score_of_the_setting_validation_selects():
+def test_the_weight_numbers_report_the_test_score_of_the_setting_validation_selects():
     from lpsr.study.chapters.budget import weight_claims
 
     val = {("l1", 0.003): -0.4, ("l1", 0.01): 0.2, ("l2", 0.01): 0.1}
     tests = {("l1", 0.003): (0.5, 0.3, 0.7), ("l1", 0.01): (-0.1, -0.3, 0.05), ("l2", 0.01): (-1, -1.2, -0.8)}
     frame = _weights_frame(val, tests)
     assert weight_choice(frame).name == "pecl-l1-w0.01"  # the best on validation, not the best on test
-    found = weight_findings(frame)
+    found = weight_numbers(frame)
     assert found["weights_swept"] == "0.003, 0.01" and found["weight_distances"] == "L1 and L2"
-    assert found["weight_val"] == (
-        "On validation 2 of the 3 PECL settings score above MSE (21.00 dB best validation PSNR-Y); "
-        "PECL − MSE ranges from -0.40 to +0.20 dB."
-    )
-    assert found["weight_test"] == (
-        "Validation selects L1 with w_contrastive = 0.01 (21.20 dB); scored once on the test plates, paired with "
-        "MSE over the same plates, it is -0.10 dB [-0.30, +0.05]: indistinguishable from MSE."
-    )
+    assert (found["weights_above"], found["weights_pecl"], found["weight_mse_val"]) == ("2", "3", "21.00 dB")
+    assert (found["weight_val_low"], found["weight_val_high"]) == ("-0.40", "+0.20 dB")
+    assert found["weight_choice"] == "L1 with w_contrastive = 0.01" and found["weight_choice_val"] == "21.20 dB"
+    assert found["weight_diff"] == "-0.10 dB [-0.30, +0.05]" and found["weight_side"] == "indistinguishable from"
     [row] = weight_claims(frame, "notebooks/09_budget")
     assert row["verdict"] == "inconclusive" and "w_contrastive = 0.01" in row["measured"]
     table = weight_table(frame)
     assert table.loc[("MSE", "–", "–"), "val − MSE (dB)"] == "–"
     assert table.loc[("PECL", "L1", "0.003"), "val − MSE (dB)"] == "-0.40"
     below = _weights_frame({("l1", 0.01): -0.2}, {("l1", 0.01): (-0.5, -0.7, -0.3)})
-    assert weight_findings(below)["weight_test"].endswith(": below MSE.")
+    assert weight_numbers(below)["weight_side"] == "below"
     assert weight_claims(below, "notebooks/09_budget")[0]["verdict"] == "not reproduced"
-    none = weight_findings(below.loc[["ours-mse"]])
-    assert none["weight_val"].startswith("The sweep has no finished") and none["weight_distances"] == "no distance"
+    above = _weights_frame({("l1", 0.01): 0.2}, {("l1", 0.01): (0.5, 0.3, 0.7)})
+    assert weight_numbers(above)["weight_side"] == "above" and weight_numbers(above)["weights_above"] == "1"
+    none = weight_numbers(below.loc[["ours-mse"]])
+    assert (none["weights_pecl"], none["weights_above"], none["weight_distances"]) == ("0", "0", "no distance")
+    assert none["weight_choice"] == none["weight_diff"] == none["weight_val_low"] == "not measured"
+    assert none["weight_side"] == "not compared with"
 
 
 def test_a_sweep_with_a_diverged_run_claims_no_trend():
@@ -274,11 +280,9 @@ def test_a_sweep_with_a_diverged_run_claims_no_trend():
     frame["diverged"] = None
     frame.loc["ours-pecl-2000", "diverged"] = 735  # its row: the checkpoint selected before iteration 735
     assert gap_trend(frame) == "diverged"
-    found = budget_findings(frame)
-    assert found["trend"] == (
-        "Runs diverged (a loss over `train.divergence` times its running mean): PECL at 2,000 iterations (at iteration 735)."
-    )
-    assert "not measured here" in found["steps"]
+    found = budget_numbers(frame)
+    assert found["diverged_runs"] == "PECL at 2,000 iterations (at iteration 735)"
+    assert found["trend"] == "is not measured" and found["steps"] == "not measured"
     assert budget_claims(frame, "notebooks/09_budget")[0]["verdict"] == NOT_TESTABLE
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lpsr.study.chapters.comparison import comparison_findings
-from lpsr.study.chapters.pecl_readings import readings_findings, worked_step_findings
-from lpsr.study.chapters.pipeline import pipeline_findings
+from lpsr.study.chapters.comparison import comparison_results, method_scores
+from lpsr.study.chapters.pecl_readings import one_step_distances, readings_results
+from lpsr.study.chapters.pipeline import scores_against_bicubic
 from lpsr.study.experiments import LEARNABLE_VARIANTS, READING_VARIANTS, variant_configs
 
 POSITIVE, PAPER = LEARNABLE_VARIANTS
@@ -19,41 +19,50 @@ def _summary(psnr_y, psnr, exact, conf, n=40):
     return {"n": n, "psnr_y_median": psnr_y, "psnr_median": psnr, "ocr_exact": exact, "ocr_conf_median": conf}
 
 
-def test_pipeline_findings_give_the_gain_over_bicubic_or_say_there_is_none():
+def test_pipeline_scores_give_the_gain_over_bicubic_and_each_read_share():
     bicubic, hr = _summary(19.0, 18.5, 0.1, 0.7), _summary(np.inf, np.inf, 0.9, 0.95)
-    found = pipeline_findings(bicubic, _summary(20.25, 19.75, 0.125, 0.812), hr)
-    assert found["plates"] == "40"
-    assert found["psnr_y"] == "20.25 dB against 19.00 dB for bicubic interpolation, a difference of +1.25 dB"
-    assert found["psnr"] == "19.75 vs 18.50 dB"
-    assert found["ocr"] == (
-        "PaddleOCR (PP-OCRv4) reads 12.5% of the SR plates exactly (median confidence, the paper's OCRρ, 0.812) "
-        "against 10.0% (0.700) for bicubic and 90.0% (0.950) for the HR plates"
-    )
-    worse = pipeline_findings(bicubic, _summary(18.5, 18.0, 0.0, 0.5), hr)["psnr_y"]
-    assert worse.endswith("a difference of -0.50 dB")
-    tied = pipeline_findings(bicubic, _summary(18.998, 18.5, 0.1, 0.7), hr)["psnr_y"]
-    assert tied.endswith("a difference below 0.01 dB")
-    unread = pipeline_findings({"n": 0}, {"n": 0}, {"n": 0})
-    assert (
-        unread["psnr_y"] == "not measured (no test plate was scored)"
-        and unread["ocr"] == "PaddleOCR did not read these plates"
-    )
+    found = scores_against_bicubic(bicubic, _summary(20.25, 19.75, 0.125, 0.812), hr)
+    assert found == {
+        "plates": "40",
+        "psnr_y_sr": "20.25 dB",
+        "psnr_y_bicubic": "19.00 dB",
+        "psnr_y_gain": "+1.25 dB",
+        "psnr_sr": "19.75 dB",
+        "psnr_bicubic": "18.50 dB",
+        "exact_sr": "12.5%",
+        "conf_sr": "0.812",
+        "exact_bicubic": "10.0%",
+        "conf_bicubic": "0.700",
+        "exact_hr": "90.0%",
+        "conf_hr": "0.950",
+    }
+    assert scores_against_bicubic(bicubic, _summary(18.5, 18.0, 0.0, 0.5), hr)["psnr_y_gain"] == "-0.50 dB"
+    tied = scores_against_bicubic(bicubic, _summary(18.998, 18.5, 0.1, 0.7), hr)
+    assert (tied["psnr_y_sr"], tied["psnr_y_gain"]) == ("19.00 dB", "less than 0.01 dB")
+    unread = scores_against_bicubic({"n": 0}, {"n": 0}, {"n": 0})
+    assert unread["plates"] == "0"
+    assert {v for k, v in unread.items() if k != "plates"} == {"not measured"}
 
 
-def test_worked_step_says_when_the_papers_term_moves_sr_away_from_hr():
+def test_worked_step_says_where_each_term_moves_sr():
     worked = pd.DataFrame(
         {"D": [0.5, 0.5], "dterm/dD": [1.0, -3.0], "D after one step": [0.4, 0.6]}, index=["positive", "paper"]
     )
-    found = worked_step_findings(worked)
-    assert found == {
+    assert one_step_distances(worked) == {
         "d": "0.500",
-        "positive_step": "moves it to 0.400",
         "paper_slope": "-3.00",
-        "paper_step": "moves it to 0.600 (**away** from HR)",
+        "positive_after": "0.400",
+        "positive_direction": "closer to HR",
+        "paper_after": "0.600",
+        "paper_direction": "**away** from HR",
     }
     worked.loc["paper", ["dterm/dD", "D after one step"]] = [-0.0001, 0.50004]  # D > m: the term is flat
-    assert worked_step_findings(worked)["paper_step"] == "leaves it at 0.500 (a change below 0.001)"
-    assert worked_step_findings(worked)["paper_slope"] == "+0.00"
+    flat = one_step_distances(worked)
+    assert (flat["paper_slope"], flat["paper_after"], flat["paper_direction"]) == (
+        "+0.00",
+        "0.500",
+        "no change at three decimals",
+    )
 
 
 def _readings(val):
@@ -65,39 +74,51 @@ def _readings(val):
     return tests, dynamics, val, configs
 
 
-def test_readings_findings_pick_the_pecl_variant_on_validation_and_check_the_headline():
+def test_readings_results_pick_the_pecl_variant_on_validation_and_check_the_headline():
     names_ = list(READING_VARIANTS)
     val = dict(zip(names_, [21.0, 19.0, 18.0, 20.5, 21.5]))  # the fixed-weight (headline) variant is best
-    found = readings_findings(*_readings(val), diverged={})
-    assert found["best_pecl"] == "*PECL positive (D², fixed w_pixel 0.99)* (21.50 dB; MSE alone: 21.00 dB)"
-    assert found["headline_match"] == "the setting of that variant"
-    assert found["headline"] == "name = pecl, reading = positive, weighting = fixed, w_pixel = 0.99"
-    assert (found["d_positive"], found["d_paper"], found["w_positive"], found["w_paper"]) == (
-        "0.012",
-        "1.900",
-        "0.000",
-        "1.000",
-    )
-    assert (found["psnr_mse"], found["psnr_positive"], found["psnr_bicubic"]) == ("20.00 dB", "21.00 dB", "18.00 dB")
-    assert found["diverged"] == "No run diverged." and found["plates"] == "40"
+    found = readings_results(*_readings(val), diverged={})
+    assert found == {
+        "d_positive": "0.012",
+        "d_paper": "1.900",
+        "w_positive": "0.000",
+        "w_paper": "1.000",
+        "plates": "40",
+        "psnr_mse": "20.00 dB",
+        "psnr_positive": "21.00 dB",
+        "psnr_paper": "22.00 dB",
+        "psnr_bicubic": "18.00 dB",
+        "diverged": "none",
+        "best_pecl": "*PECL positive (D², fixed w_pixel 0.99)*",
+        "best_pecl_psnr": "21.50 dB",
+        "val_mse": "21.00 dB",
+        "headline": "name = pecl, reading = positive, weighting = fixed, w_pixel = 0.99",
+        "headline_match": "is",
+    }
     val[names_[3]] = 22.0  # uncertainty weighting wins: the headline is not that variant
-    found = readings_findings(*_readings(val), diverged={PAPER: 120})
-    assert found["best_pecl"].startswith("*PECL positive (D², uncertainty w)* (22.00 dB")
-    assert found["headline_match"].startswith("which is not that variant on this run")
-    assert found["diverged"].startswith("*PECL paper (max(m−D,0)², learnable w)* diverged at iteration 120 (")
-    val[names_[4]] = 22.001  # a tie at two decimals names both, and the headline is one of them
-    found = readings_findings(*_readings(val), diverged={})
-    assert found["best_pecl"] == (
-        "*PECL positive (D², uncertainty w)* and *PECL positive (D², fixed w_pixel 0.99)*, tied (22.00 dB; MSE alone: 21.00 dB)"
+    found = readings_results(*_readings(val), diverged={PAPER: 120, POSITIVE: 1500})
+    assert (found["best_pecl"], found["best_pecl_psnr"]) == ("*PECL positive (D², uncertainty w)*", "22.00 dB")
+    assert found["headline_match"] == "is not"
+    assert found["diverged"] == (
+        "*PECL paper (max(m−D,0)², learnable w)* at iteration 120 and *PECL positive (D², learnable w)* at iteration 1,500"
     )
-    assert found["headline_match"] == "the setting of that variant"
+    val[names_[4]] = 22.001  # a tie at two decimals names both, and the headline is one of them
+    found = readings_results(*_readings(val), diverged={})
+    assert (
+        found["best_pecl"] == "*PECL positive (D², uncertainty w)* and *PECL positive (D², fixed w_pixel 0.99)*, tied"
+    )
+    assert (found["best_pecl_psnr"], found["headline_match"]) == ("22.00 dB", "is")
 
 
-def test_readings_findings_say_what_was_not_trained():
+def test_readings_results_say_what_was_not_trained():
     tests, _, _, configs = _readings({})
-    only_mse = {"MSE": configs["MSE"]}
-    found = readings_findings({"MSE": tests["MSE"]}, {}, {"MSE": 20.0}, only_mse, {})
-    assert found["best_pecl"] == "no variant: none finished"
+    found = readings_results({"MSE": tests["MSE"]}, {}, {"MSE": 20.0}, {"MSE": configs["MSE"]}, {})
+    assert (found["best_pecl"], found["best_pecl_psnr"], found["val_mse"]) == (
+        "no variant (none finished)",
+        "not measured",
+        "20.00 dB",
+    )
+    assert found["headline_match"] == "cannot be checked against"
     assert found["d_positive"] == found["psnr_paper"] == "not measured (not trained)"
 
 
@@ -107,7 +128,7 @@ def _table1(rows):
     return frame
 
 
-def test_comparison_findings_name_the_winner_the_rival_and_the_short_budgets():
+def _comparison():
     table = _table1(
         [
             ("bicubic", "Bicubic", "–", "–", "–"),
@@ -124,36 +145,73 @@ def test_comparison_findings_name_the_winner_the_rival_and_the_short_budgets():
         "ours-mse": {"psnr_y_median": 20.0, "ocr_exact": 0.25},
         "ours-pecl": {"psnr_y_median": 19.75, "ocr_exact": 0.25},
     }
-    found = comparison_findings(table, summaries)
-    assert found["plates"] == "24"
-    assert found["best"] == "**Ours (MSE)** (20.00 dB; bicubic 18.00 dB)"
-    assert found["rival"] == "The strongest competitor is ESPCN (19.50 dB)."
-    assert found["ours"] == "Ours (MSE) reaches 20.00 dB. Ours (PECL) reaches 19.75 dB."
-    assert found["lines"].splitlines()[2] == "- TBSRN: 19.00 dB PSNR-Y, OCR exact not measured"
-    assert found["budget"].startswith(
-        "(10 × 4, 20 × 4 iterations × batch; the paper trains for 1,000k iterations at batch 128) — TBSRN train for fewer"
-    )
-    assert "costs" not in found["budget"]  # no speeds in the table: no cost said
-    assert found["esrgan_selection"].startswith("among the GAN phase's validations")
-    assert found["tbsrn"].startswith("TBSRN's SR network has 3.10M parameters")
+    return table, summaries
+
+
+def test_comparison_results_name_the_winner_the_rival_and_the_short_budgets():
+    table, summaries = _comparison()
+    assert comparison_results(table, summaries) == {
+        "plates": "24",
+        "best": "**Ours (MSE)**",
+        "best_psnr": "20.00 dB",
+        "bicubic_psnr": "18.00 dB",
+        "rival": "ESPCN",
+        "psnr_ours_mse": "20.00 dB",
+        "psnr_ours_pecl": "19.75 dB",
+        "budgets": "10 × 4, 20 × 4",
+        "short_rows": "TBSRN",
+        "short_budgets": "10 × 4",
+        "short_cost": "not measured",  # no speeds in the table
+        "esrgan_selection": "among the GAN phase's validations",
+        "tbsrn_parameters": "3.10M",
+    }
     table["train samples/s"] = ["–", "400.0", "20.0", "100.0", "50.0"]
-    assert (
-        "(10 × 4): each of their iterations costs 5× one of ours (MSE) on this machine,"
-        in comparison_findings(table, summaries)["budget"]
+    assert comparison_results(table, summaries)["short_cost"] == "5×"
+    table.loc["espcn", ["iterations × batch", "train samples/s"]] = ["10 × 4", "25.0"]
+    found = comparison_results(table, summaries)
+    assert (found["short_rows"], found["short_budgets"], found["short_cost"]) == ("ESPCN and TBSRN", "10 × 4", "4–5×")
+
+
+def test_comparison_results_name_ties_and_what_was_not_scored():
+    table, summaries = _comparison()
+    summaries["espcn"]["psnr_y_median"] = 20.001  # a competitor ties with ours: both named
+    found = comparison_results(table, summaries, gan_select="psnr")
+    assert (found["best"], found["best_psnr"], found["rival"]) == (
+        "**ESPCN** and **Ours (MSE)**, tied",
+        "20.00 dB",
+        "ESPCN",
     )
-    table = table.drop(columns="train samples/s")
-    summaries["espcn"]["psnr_y_median"] = 20.001  # a competitor ties with ours: both named, no rival sentence
-    found = comparison_findings(table, summaries, gan_select="psnr")
-    assert found["best"] == "**ESPCN** and **Ours (MSE)**, tied (20.00 dB; bicubic 18.00 dB)"
-    assert found["rival"] == "" and found["esrgan_selection"] == "over the whole run"
-    found = comparison_findings(table.loc[["bicubic"]], {"bicubic": summaries["bicubic"]})
-    assert found["best"] == "no method: none was trained and scored (bicubic 18.00 dB)"
-    assert found["ours"] == "Neither of the paper's models (MSE, PECL) was scored." and found["tbsrn"] == ""
+    assert found["esrgan_selection"] == "over the whole run"
+    table.loc["tbsrn", "iterations × batch"] = "10 × 4 (diverged)"  # cut short by divergence, not by its budget
+    assert comparison_results(table, summaries)["short_rows"] == "none"
+    found = comparison_results(table.loc[["bicubic"]], {"bicubic": summaries["bicubic"]})
+    unscored = {
+        "best": "no method",
+        "best_psnr": "not measured",
+        "rival": "none (no competitor was scored)",
+        "psnr_ours_mse": "not measured",
+        "psnr_ours_pecl": "not measured",
+        "budgets": "none (no method was trained)",
+        "short_rows": "none",
+        "short_budgets": "none",
+        "short_cost": "not measured",
+        "tbsrn_parameters": "not counted (not in this table)",
+    }
+    assert {key: found[key] for key in unscored} == unscored
+
+
+def test_method_scores_give_each_rows_psnr_y_and_exact_reads():
+    table, summaries = _comparison()
+    scores = method_scores(table, summaries)
+    assert list(scores.index) == ["Bicubic", "ESPCN", "TBSRN", "Ours (MSE)", "Ours (PECL)"]
+    assert scores.loc["TBSRN"].tolist() == ["19.00", "not measured"]
+    assert scores.loc["ESPCN"].tolist() == ["19.50", "0.125"]
+    assert scores.columns.name == "SR method"
 
 
 @pytest.mark.parametrize("value", [float("nan"), None])
 def test_missing_values_never_print_as_nan(value):
-    found = pipeline_findings(_summary(value, value, value, value), _summary(value, value, value, value), {"n": 1})
+    found = scores_against_bicubic(_summary(value, value, value, value), _summary(value, value, value, value), {"n": 1})
     assert "nan" not in " ".join(found.values()).lower()
 
 

@@ -47,15 +47,26 @@ def test_ablation_findings_set_the_validation_pick_against_mse():
     frame = _ablation()
     per_plate = {"ours-mse": np.full(20, 20.0), "pecl-l1-d128": np.full(20, 20.5), "pecl-l2-d64": np.full(20, 20.0)}
     found = ablation_findings(frame, per_plate)
-    assert found["mse"] == "20.00 dB [19.80, 20.20]"
-    assert found["best"] == (
-        "The PECL variant with the best validation PSNR-Y (21.00 dB) is d = 128 with Manhattan (L1) distance; on test "
-        "it reaches 20.50 dB, and paired over the same plates it differs from MSE by +0.50 dB [+0.50, +0.50], better on 100% of them."
-    )
-    assert found["by_distance"] == "The two distances are not both measured at any d, so they are not compared."
-    assert found["beats"] == "Variants whose interval lies wholly above MSE's: pecl-l1-d128."
-    assert found["ocr"] == "OCR reads 25.0% of MSE's plates exactly and between 12.5% and 50.0% of the PECL variants'."
-    assert found["headline"] == "reading = positive, weighting = fixed, w_pixel = 0.99"
+    assert found == {
+        "mse": "20.00 dB [19.80, 20.20]",
+        "best_val": "21.00 dB",
+        "best_level": "",
+        "best_variant": "d = 128 with the Manhattan (L1) distance",
+        "best_test": "20.50 dB",
+        "best_gap": "+0.50 dB [+0.50, +0.50]",
+        "best_share": ", better on 100% of them",
+        "both_dims": "no d",
+        "l1_psnr_y": "not measured",
+        "l2_psnr_y": "not measured",
+        "above_mse": "pecl-l1-d128",
+        "ocr_exact_mse": "25.0%",
+        "ocr_exact_pecl": "12.5% to 50.0%",
+        "headline": "reading = positive, weighting = fixed, w_pixel = 0.99",
+    }
+    frame.loc["pecl-l2-d64", ["psnr_y_ci_low", "psnr_y_ci_high"]] = [20.3, 20.5]
+    assert ablation_findings(frame, per_plate)["above_mse"] == "pecl-l1-d128 and pecl-l2-d64"
+    lost = ablation_findings(frame, per_plate | {"pecl-l1-d128": np.full(20, 19.0)})
+    assert lost["best_gap"] == "-1.00 dB [-1.00, -1.00]" and lost["best_share"] == ", better on 0% of them"
 
 
 def test_ablation_findings_compare_the_distances_only_at_the_d_both_are_trained_at():
@@ -65,35 +76,34 @@ def test_ablation_findings_compare_the_distances_only_at_the_d_both_are_trained_
     frame.loc["pecl-l1-d64"] = extra
     frame.loc["pecl-l2-d64", "d"] = 128
     found = ablation_findings(frame, {})
-    assert found["by_distance"] == (
-        "At d = 128, the one size both are trained at, PSNR-Y is 20.50 dB for Manhattan (L1), 20.10 dB for Euclidean (L2)."
-    )
+    assert (found["both_dims"], found["l1_psnr_y"], found["l2_psnr_y"]) == ("d = 128", "20.50 dB", "20.10 dB")
+    assert (found["best_gap"], found["best_share"]) == ("not measured", "")  # no per-plate scores
     frame.loc["pecl-l2-d64", "d"] = 64
     frame.loc["pecl-l2-d128"] = frame.loc["pecl-l2-d64"]
     frame.loc["pecl-l2-d128", "d"] = 128
-    assert ablation_findings(frame, {})["by_distance"].startswith(
-        "Averaged over d = 64, 128, PSNR-Y is 25.25 dB for Manhattan"
-    )
+    averaged = ablation_findings(frame, {})
+    assert (averaged["both_dims"], averaged["l1_psnr_y"]) == ("d = 64, 128", "25.25 dB")
 
 
-def test_ablation_findings_say_a_nil_difference_and_no_variant_above_mse():
+def test_ablation_findings_say_a_nil_difference_a_tie_and_what_is_not_measured():
     frame = _ablation(mse_ci=(19.0, 21.0))
     frame["ocr_exact"] = 0.0
     per_plate = {"ours-mse": np.full(20, 20.0), "pecl-l1-d128": np.full(20, 20.0), "pecl-l2-d64": np.full(20, 20.0)}
     found = ablation_findings(frame, per_plate)
-    assert found["best"].endswith("its difference from MSE is nil (below 0.01 dB, interval included).")
-    assert found["beats"].startswith("No PECL variant's interval lies wholly above MSE's: at this budget")
-    assert found["ocr"] == "OCR reads 0.0% of MSE's plates exactly and 0.0% of every PECL variant's."
+    assert (found["best_gap"], found["best_share"]) == ("nil (below 0.01 dB, interval included)", "")
+    assert found["above_mse"] == "none"
+    assert (found["ocr_exact_mse"], found["ocr_exact_pecl"]) == ("0.0%", "0.0%")
     frame.loc["pecl-l2-d64", "val_psnr_y"] = 21.004  # validation's pick, and the variant level with it, are said
-    tied = ablation_findings(frame, per_plate)["best"]
-    assert tied.startswith(
-        "The PECL variant with the best validation PSNR-Y (21.00 dB; 1 other is level with it to 0.01 dB) is d = 64 with Euclidean (L2)"
-    )
+    tied = ablation_findings(frame, per_plate)
+    assert (tied["best_val"], tied["best_level"]) == ("21.00 dB", "; 1 other is level with it to 0.01 dB")
+    assert tied["best_variant"] == "d = 64 with the Euclidean (L2) distance"
+    no_mse = ablation_findings(frame.drop(index="ours-mse").drop(columns="ocr_exact"), {})
+    assert [no_mse[k] for k in ("mse", "above_mse", "ocr_exact_mse", "ocr_exact_pecl")] == ["not measured"] * 4
     frame["val_psnr_y"] = np.nan
-    assert (
-        ablation_findings(frame.loc[["ours-mse"]], per_plate)["best"]
-        == "No PECL variant finished, so none is set against MSE."
-    )
+    unfinished = ablation_findings(frame.loc[["ours-mse"]], per_plate)
+    assert unfinished["best_variant"] == "none, as no PECL variant finished"
+    assert [unfinished[k] for k in ("best_val", "best_test", "best_gap")] == ["not measured"] * 3
+    assert unfinished["best_level"] == unfinished["best_share"] == ""
 
 
 def test_dynamics_findings_range_the_contrast_and_count_runs_above_mse():
@@ -103,19 +113,29 @@ def test_dynamics_findings_range_the_contrast_and_count_runs_above_mse():
         "pecl-l2-d64": ([10, 20], [0.0, 0.0]),
     }
     found = dynamics_findings(contrasts, {POSITIVE: 0.0, PAPER: None})
-    assert found["first"] == "(iteration 10) the contrast ranges from -0.020 to +0.010"
-    assert found["last"] == "(iteration 20) from -0.010 (pecl-l1-d128) to +0.030 (pecl-l1-d64)"
-    assert found["above"] == "1 of 3 PECL runs end above MSE on validation PSNR (1 level with it)"
-    assert found["validations"] == "10, 20"
-    assert found["weights"] == f"0.000 ({POSITIVE}), not logged ({PAPER})"
-    ended = dynamics_findings(contrasts, {POSITIVE: 0.8, PAPER: 0.3}, {POSITIVE: None, PAPER: 230})["weights"]
-    assert ended == f"0.800 ({POSITIVE}), 0.300 ({PAPER}; its loss diverged at iteration 230, where the run ended)"
+    assert found == {
+        "first_iteration": "10",
+        "first_contrast": "between -0.020 and +0.010",
+        "last_iteration": "20",
+        "last_contrast": "between -0.010 (pecl-l1-d128) and +0.030 (pecl-l1-d64)",
+        "runs_above": "1 of 3",
+        "runs_level": "1",
+        "validations": "10, 20",
+        "weights": f"0.000 ({POSITIVE}), not logged ({PAPER})",
+        "weights_diverged": "none",
+    }
+    ended = dynamics_findings(contrasts, {POSITIVE: 0.8, PAPER: 0.3}, {POSITIVE: None, PAPER: 230})
+    assert ended["weights"] == f"0.800 ({POSITIVE}), 0.300 ({PAPER})"
+    assert ended["weights_diverged"] == f"{PAPER} at iteration 230"
     level = dynamics_findings({"a": ([10, 1000], [0.0001, -0.0002]), "b": ([10, 1000], [0.0, 0.0])}, {})
-    assert level["first"] == "(iteration 10) the contrast is +0.000 for every run"
-    assert level["last"] == "(iteration 1,000) it is +0.000 for every run"
-    assert level["above"] == "0 of 2 PECL runs end above MSE on validation PSNR (1 level with it)"
+    assert (level["first_contrast"], level["last_contrast"]) == ("+0.000 for every run", "+0.000 for every run")
+    assert (level["last_iteration"], level["runs_above"], level["runs_level"]) == ("1,000", "0 of 2", "1")
+    ahead = dynamics_findings({"a": ([10, 20], [0.01, 0.02])}, {})
+    assert (ahead["runs_above"], ahead["runs_level"]) == ("1 of 1", "none")
     none = dynamics_findings({"a": ([], [])}, {})
-    assert none["first"] == "no PECL run shares a validation with MSE" and none["weights"] == "not measured"
+    assert [none[k] for k in ("first_iteration", "last_iteration", "validations", "weights_diverged")] == ["none"] * 4
+    assert [none[k] for k in ("first_contrast", "last_contrast", "weights")] == ["not measured"] * 3
+    assert (none["runs_above"], none["runs_level"]) == ("no", "none")
 
 
 def _degradation(pecl_blur, models_blur=0.5):
@@ -131,25 +151,27 @@ def _degradation(pecl_blur, models_blur=0.5):
 
 def test_degradation_findings_compare_pecl_blur_with_mse_and_hr():
     found = degradation_findings(_degradation(0.45))
-    assert found["blur"] == "0.300 for HR, 0.600 for bicubic, 0.500 for MSE and 0.450 for PECL (Man)"
-    assert found["sharper"] == "less blurred than MSE's by this measure (the paper: PECL restores sharper edges)"
-    assert found["noise"] == "3.00 grey levels for HR against 1.50 (MSE) and 1.60 (PECL (Man))"
-    assert found["compression"] == "1.200 for bicubic, 1.100 for MSE and 1.050 for PECL (Man)"
-    assert found["smoother"] == "Every SR output is smoother than HR, whatever the loss, as the paper also notes."
-    assert (
-        degradation_findings(_degradation(0.55))["sharper"]
-        == "more blurred than MSE's by this measure, the opposite of the paper"
-    )
-    assert degradation_findings(_degradation(0.5001))["sharper"].startswith("as blurred as MSE's by this measure")
-    sharp = degradation_findings(_degradation(0.2))
-    assert sharp["smoother"].startswith("Not every SR output is smoother than HR by this measure: *PECL (Man)* is not")
+    assert found == {
+        "blur_hr": "0.300",
+        "blur_bicubic": "0.600",
+        "blur_models": "0.500 for MSE and 0.450 for PECL (Man)",
+        "pecl_sharpness": "sharper than",
+        "noise_hr": "3.00",
+        "noise_models": "1.50 (MSE) and 1.60 (PECL (Man))",
+        "compression_bicubic": "1.200",
+        "compression_models": "1.100 for MSE and 1.050 for PECL (Man)",
+        "not_smoother": "none",
+    }
+    assert degradation_findings(_degradation(0.55))["pecl_sharpness"] == "blurrier than"
+    assert degradation_findings(_degradation(0.5001))["pecl_sharpness"] == "as sharp as"
+    assert degradation_findings(_degradation(0.2))["not_smoother"] == "*PECL (Man)*"
+    assert degradation_findings(_degradation(0.45, models_blur=0.25))["not_smoother"] == "*MSE* and *PECL (Euc)*"
     unmeasured = degradation_findings(_degradation(np.nan, models_blur=np.nan))
-    assert unmeasured["sharper"].startswith("not compared with MSE's")
-    assert unmeasured["smoother"] == "Whether the SR outputs are smoother than HR is not measured here."
+    assert (unmeasured["pecl_sharpness"], unmeasured["not_smoother"]) == ("not compared with", "not measured")
+    assert unmeasured["blur_models"] == "not measured for MSE and not measured for PECL (Man)"
     released = degradation_findings(_degradation(0.45).drop(["PECL (Man)", "PECL (Euc)"]), "MSE", None)
-    assert released["blur"] == "0.300 for HR, 0.600 for bicubic, 0.500 for MSE"
-    assert released["sharper"].startswith("not compared with MSE's: this page shows no PECL model")
-    assert released["noise"] == "3.00 grey levels for HR against 1.50 (MSE)"
+    assert (released["blur_models"], released["noise_models"]) == ("0.500 for MSE", "1.50 (MSE)")
+    assert released["pecl_sharpness"] == "not compared with"
 
 
 def test_the_ablation_claims_read_every_variant_the_ends_of_d_and_both_distances():

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lpsr.study.chapters.beyond import beyond_findings
-from lpsr.study.chapters.performance import performance_findings
+from lpsr.study.chapters.beyond import beyond_numbers
+from lpsr.study.chapters.performance import performance_numbers
 from lpsr.study.experiments import LEARNABLE_VARIANTS, Scored
 
 POSITIVE, PAPER = LEARNABLE_VARIANTS
@@ -22,7 +22,7 @@ def _seeds(mse, pecl):
     return frame
 
 
-def test_beyond_findings_answer_each_question_and_say_ties_and_skips(monkeypatch):
+def test_beyond_numbers_answer_each_question_and_name_ties():
     readings = {
         "MSE": {"psnr_y_median": 20.0, "ocr_exact": 0.25},
         "PECL a": {"psnr_y_median": 20.5, "ocr_exact": 0.25},
@@ -32,58 +32,61 @@ def test_beyond_findings_answer_each_question_and_say_ties_and_skips(monkeypatch
     encoders = {
         "PECL, random encoder": Scored(None, summary={"psnr_y_median": 19.25}),
         "PECL, ImageNet encoder": Scored(None, error="no ImageNet weights at /x"),
+        "PECL, plates encoder": Scored(None, error="diverged at iteration 3"),
     }
     real = pd.DataFrame(
         {"file": ["a", "b", "a", "b"], "method": ["as is", "as is", "MSE", "MSE"], "exact": [0, 0, 1, 0]}
     )
-    found = beyond_findings(readings, per_plate, encoders, _seeds([20.0, 20.2, 20.4], [20.1, 20.1, 20.6]), real)
-    assert found["best_psnr"] == "*PECL a* has the highest median test PSNR-Y (20.50 dB)"
-    assert found["best_exact"] == "*MSE* and *PECL a* share the most exact reads (25.0%)"
-    assert found["auroc"] == (
-        "PaddleOCR's confidence separates exact reads from wrong ones with a mean AUROC of 0.88 over those variants (0.5: chance)"
-    )
-    assert (
-        found["sure_wrong"]
-        == "1 of 6 reads were wrong with a confidence of 0.9 or more, so a high OCRρ does not by itself mean a plate was read"
-    )
-    assert (
-        found["encoders"]
-        == "PECL, random encoder: 19.25 dB; PECL, ImageNet encoder: not trained (its weights file is missing)"
-    )
-    assert found["seeds"] == "0, 1, 2"
-    assert found["seed_spread"] == "varies with a standard deviation of 0.20 dB (MSE) and 0.29 dB (PECL)"
-    assert found["seed_diffs"] == "ranges from -0.10 to +0.20 dB"
-    assert found["real"] == (
-        "**5.** On 2 real 94×24 crops PaddleOCR reads 0.0% exactly as is, 50.0% exactly after MSE. "
-        "The crops are not ×8 downscales, so they lie outside what the models learnt."
-    )
-    readings["PECL b"]["ocr_exact"] = 0.25
-    per_plate = {"MSE": _per_plate([0.5, 0.6], [1, 1])}  # no wrong read: AUROC undefined
-    found = beyond_findings(readings, per_plate, {}, _seeds([20.0], [20.004]), None)
-    assert found["best_exact"] == "all read the same share exactly (25.0%)"
-    assert found["auroc"].startswith(
-        "Whether PaddleOCR's confidence separates exact reads from wrong ones is not measured"
-    )
-    assert found["sure_wrong"] == "0 of 2 reads were wrong with a confidence of 0.9 or more"
-    assert found["encoders"] == "no encoder was trained"
-    assert found["seed_spread"] == "is measured at a single seed, so its spread over seeds is not measured"
-    assert found["seed_diffs"] == "is nil at every seed (below 0.01 dB)"
-    assert found["real"] == "**5.** Skipped: no folder of real small plates was given."
-    monkeypatch.setattr("lpsr.study.chapters.beyond.has_avx512_kernels", lambda: False)
-    found = beyond_findings(readings, per_plate, {}, _seeds([20.0], [20.004]), None)
-    assert found["kernels"].startswith("The spread across machines is not measured in this build: torch runs ")
-    monkeypatch.setattr("lpsr.study.chapters.beyond.has_avx512_kernels", lambda: True)  # the AVX2 run failed
-    assert beyond_findings(readings, per_plate, {}, _seeds([20.0], [20.004]), None)["kernels"] == (
-        "The spread across machines is not measured in this build: the PECL run with AVX2 kernels has no test score."
-    )
     kernels = {"seed": 0, "avx2 PSNR-Y": 19.94, "native PSNR-Y": 19.79, "avx2 val PSNR-Y": 19.73}
     kernels |= {"native val PSNR-Y": 19.64, "diff": 0.14, "diff_ci_low": -0.01, "diff_ci_high": 0.2}
-    assert beyond_findings(readings, per_plate, {}, _seeds([20.0], [20.004]), None, kernels=kernels)["kernels"] == (
-        "Trained with AVX2 kernels, as an AVX2-only CPU trains it (in fp32, with a plates encoder pretrained "
-        "with the same kernels), PECL seed 0 reaches a median test PSNR-Y of 19.94 dB against this machine's "
-        "19.79 dB, a paired difference of +0.14 dB [-0.01, +0.20] (best validation PSNR-Y 19.73 against "
-        "19.64 dB): the spread across machines, to read beside the spread over seeds."
+    by_seed = _seeds([20.0, 20.2, 20.4], [20.1, 20.1, 20.6])
+    found = beyond_numbers(readings, per_plate, encoders, by_seed, real, kernels=kernels)
+    assert found["best_psnr"] == "20.50 dB" and found["best_psnr_by"] == "*PECL a*"  # a win
+    assert found["best_exact"] == "25.0%" and found["best_exact_by"] == "*MSE* and *PECL a*"  # a tie of two
+    assert found["auroc"] == "0.88" and found["confident"] == "0.9"
+    assert found["sure_wrong"] == "1" and found["reads"] == "6"
+    assert found["encoders"] == (
+        "PECL, random encoder: 19.25 dB; PECL, ImageNet encoder: not trained (its weights file is missing);"
+        " PECL, plates encoder: diverged (not scored)"
     )
+    assert found["seeds"] == "0, 1, 2"
+    assert found["seed_sd_mse"] == "0.20 dB" and found["seed_sd_pecl"] == "0.29 dB"
+    assert found["seed_diffs"] == "between -0.10 and +0.20 dB"
+    assert [found[k] for k in ("avx2_psnr", "native_psnr", "avx2_val", "native_val")] == [
+        "19.94 dB",
+        "19.79 dB",
+        "19.73",
+        "19.64 dB",
+    ]
+    assert found["kernel_diff"] == "+0.14 dB [-0.01, +0.20]"
+    assert found["avx2_run"] == "was trained and scored in this build"
+    assert found["real_crops"] == "2 of them" and found["real_reads"] == "0.0% as is and 50.0% after MSE"
+
+
+def test_beyond_numbers_say_what_was_not_measured(monkeypatch):
+    readings = {"MSE": {"psnr_y_median": 20.0, "ocr_exact": 0.25}, "PECL": {"psnr_y_median": 19.0, "ocr_exact": 0.25}}
+    per_plate = {"MSE": _per_plate([0.5, 0.6], [1, 1])}  # no wrong read: AUROC undefined
+    found = beyond_numbers(readings, per_plate, {}, _seeds([20.0], [20.004]), None)
+    assert found["best_exact"] == "25.0%" and found["best_exact_by"] == "every variant alike"
+    assert found["auroc"] == "not measured" and found["sure_wrong"] == "0" and found["reads"] == "2"
+    assert found["encoders"] == "none trained"
+    assert found["seed_sd_mse"] == found["seed_sd_pecl"] == "not measured"  # a single seed has no spread
+    assert found["seed_diffs"] == "nil (below 0.01 dB)"
+    assert found["real_crops"] == "skipped: no folder of them was given" and found["real_reads"] == "not measured"
+    assert found["kernel_diff"] == found["avx2_psnr"] == found["native_val"] == "not measured"
+    nothing = beyond_numbers({"MSE": {}}, {}, {}, _seeds([], []), pd.DataFrame(columns=["file", "method", "exact"]))
+    assert (nothing["best_psnr"], nothing["best_psnr_by"]) == ("not measured", "no variant scored")
+    assert (nothing["best_exact"], nothing["best_exact_by"]) == ("not measured", "no variant read by OCR")
+    assert nothing["auroc"] == "not measured" and nothing["reads"] == "0"
+    assert nothing["seeds"] == "none" and nothing["seed_diffs"] == "not measured"
+    assert nothing["real_crops"] == "none could be read from the folder given"
+    assert beyond_numbers({}, {}, {}, _seeds([20.0, 20.1], [20.1, 20.2]))["seed_diffs"] == "+0.10 dB"  # every seed
+    monkeypatch.setattr("lpsr.study.chapters.beyond.has_avx512_kernels", lambda: False)
+    assert beyond_numbers({}, {}, {}, _seeds([], []))["avx2_run"].startswith(
+        "is not trained in this build: torch runs "
+    )
+    monkeypatch.setattr("lpsr.study.chapters.beyond.has_avx512_kernels", lambda: True)  # the AVX2 run failed
+    assert beyond_numbers({}, {}, {}, _seeds([], []))["avx2_run"] == "has no test score in this build"
 
 
 def _performance(speeds, ours=True):
@@ -101,20 +104,25 @@ def _performance(speeds, ours=True):
     return frame if ours else frame.drop(index="Ours (MSE)", errors="ignore")
 
 
-def test_performance_findings_range_training_speed_and_price_the_papers_budget():
-    found = performance_findings(_performance({"Bicubic": None, "SRCNN": 400.0, "Ours (MSE)": 25.6}), 1_000_000, 128)
-    assert found["training"] == "runs from 25.6 samples/s (Ours (MSE)) to 400.0 samples/s (SRCNN)"
-    assert found["paper_model"] == (
-        "The paper's model costs 1.50 GFLOP per patch and scores 12.3 whole plates/s; the paper's budget is 576 PFLOP "
-        "of training arithmetic for it alone, which at this machine's 26 samples/s would take 58 days."
-    )
-    same = performance_findings(_performance({"SRCNN": 25.61, "Ours (MSE)": 25.6}), 1_000_000, 128)
-    assert same["training"] == "runs at 25.6 samples/s for every method trained (SRCNN, Ours (MSE))"
-    none = performance_findings(_performance({"Bicubic": None, "Ours (MSE)": None}), 1_000_000, 128)
-    assert none["training"] == "was not measured: no method here was trained"
-    assert none["paper_model"].endswith("(its training throughput was not measured here, so no duration is given).")
-    gone = performance_findings(_performance({"SRCNN": 10.0}, ours=False), 1_000_000, 128)
-    assert gone["paper_model"] == "The paper's model is not among the methods measured here."
+def test_performance_numbers_range_training_speed_and_price_the_papers_budget():
+    found = performance_numbers(_performance({"Bicubic": None, "SRCNN": 400.0, "Ours (MSE)": 25.6}), 1_000_000, 128)
+    assert (found["slowest_speed"], found["slowest"]) == ("25.6 samples/s", "Ours (MSE)")
+    assert (found["fastest_speed"], found["fastest"]) == ("400.0 samples/s", "SRCNN")
+    assert [found[k] for k in ("model_gflop", "model_plates", "model_pflop", "model_speed", "model_days")] == [
+        "1.50 GFLOP",
+        "12.3 whole plates/s",
+        "576 PFLOP",
+        "26 samples/s",
+        "58 days",
+    ]
+    same = performance_numbers(_performance({"SRCNN": 25.61, "Ours (MSE)": 25.6}), 1_000_000, 128)
+    assert same["slowest"] == same["fastest"] == "SRCNN and Ours (MSE)"  # tied at one decimal
+    assert same["slowest_speed"] == same["fastest_speed"] == "25.6 samples/s"
+    none = performance_numbers(_performance({"Bicubic": None, "Ours (MSE)": None}), 1_000_000, 128)
+    assert (none["slowest_speed"], none["fastest"]) == ("not measured", "no method trained")
+    assert none["model_gflop"] == "1.50 GFLOP" and none["model_speed"] == none["model_days"] == "not measured"
+    gone = performance_numbers(_performance({"SRCNN": 10.0}, ours=False), 1_000_000, 128)
+    assert {gone[k] for k in ("model_gflop", "model_plates", "model_pflop", "model_days")} == {"not measured"}
 
 
 def test_the_performance_table_has_separators_and_no_nan():

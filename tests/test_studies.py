@@ -16,11 +16,11 @@ from lpsr.study.chapters.beyond import (
     ocr_agreement,
     read_before_and_after,
     real_plate_table,
-    seeds_note,
+    seed_counts,
 )
 from lpsr.study.chapters.dynamics import contrast_table, psnr_contrast
 from lpsr.study.chapters.pecl_readings import parameter_table, readings_table
-from lpsr.study.experiments import ARMS, DIMS, Scored, arms_note, sweep_configs, variant_configs
+from lpsr.study.experiments import ARMS, DIMS, Scored, partial_arms, sweep_configs, variant_configs
 from lpsr.study.plotting import ablation_figure, real_plates_figure, seed_figure
 from lpsr.training.train import validation_points
 
@@ -37,15 +37,11 @@ def test_sweep_names_every_d_and_distance_and_shares_the_headline_run():
 def test_the_profiles_arms_and_seeds_and_what_the_page_says_of_a_cut():
     assert list(sweep_configs("paper")) == ["ours-mse"] + [f"pecl-{k}-d{d}" for k in ("l1", "l2") for d in DIMS]
     assert list(sweep_configs("cpu")) == ["ours-mse"] + [f"pecl-l1-d{d}" for d in DIMS] + ["pecl-l2-d128"]
-    assert arms_note(ARMS["paper"], "paper") == "" and seeds_note(SEEDS["paper"], "paper") == ""
-    note = arms_note(ARMS["cpu"], "cpu")
-    assert note.startswith(
-        "At the `cpu` profile the grid of d and distance is not complete: Euclidean (L2) at d = 128 only"
-    )
-    assert "the `paper` profile trains the whole grid" in note
-    assert seeds_note(SEEDS["cpu"], "cpu").startswith(
-        "At the `cpu` profile question 4 trains 2 seeds (the `paper` profile 3)"
-    )
+    assert partial_arms(ARMS["paper"]) == "none"
+    assert partial_arms(ARMS["cpu"]) == "Euclidean (L2) at d = 128"
+    assert partial_arms({"l1": (64, 128), "l2": (128,)}) == "Manhattan (L1) at d = 64, 128; Euclidean (L2) at d = 128"
+    assert seed_counts(SEEDS["cpu"]) == {"seed_count": "2 seeds", "seed_values": "2 values", "paper_seeds": "3"}
+    assert seed_counts((0,))["seed_count"] == "1 seed" and seed_counts((0,))["seed_values"] == "1 value"
 
 
 def test_validation_points_add_a_log_grid_below_the_interval():

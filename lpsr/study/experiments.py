@@ -42,7 +42,7 @@ DISTANCE_NAMES = {"l1": "Manhattan (L1)", "l2": "Euclidean (L2)"}
 # The embedding sizes each distance is trained at, by profile. The paper trains both distances at
 # every d; at `smoke` and `cpu` the Euclidean distance is trained at d = 128 only, which keeps the
 # `cpu` book's build short enough for a 2-core machine (the README gives its time) and still sets
-# L1 against L2 at one d (chapters 4 and 5 say so on their pages, `arms_note`).
+# L1 against L2 at one d (chapters 4 and 5 say so on their pages, `partial_arms`).
 ARMS = {
     "smoke": {"l1": DIMS, "l2": (128,)},
     "cpu": {"l1": DIMS, "l2": (128,)},
@@ -80,22 +80,14 @@ READING_VARIANTS = {
 }
 
 
-def arms_note(arms: dict, profile: str) -> str:
-    """What the sweep leaves out of the paper's d x distance grid, as a sentence for the page ("" if
-    nothing): `arms` as `sweep_configs` takes it."""
+def partial_arms(arms: dict) -> str:
+    """The distances of `arms` (as `sweep_configs` takes it) trained at fewer embedding sizes than
+    the paper's `DIMS`, each with the d it is trained at ("Euclidean (L2) at d = 128"), or "none"
+    when the sweep covers the paper's whole grid: chapters 4 and 5 glue it into their pages."""
     short = {k: v for k, v in arms.items() if tuple(sorted(v)) != DIMS}
     if not short:
-        return ""
-    trained = "; ".join(
-        f"{DISTANCE_NAMES[k]} at d = {', '.join(str(d) for d in sorted(v))} only" for k, v in short.items()
-    )
-    return (
-        f"At the `{profile}` profile the grid of d and distance is not complete: {trained}"
-        f" (the paper: every distance at d = {', '.join(str(d) for d in DIMS)}). The missing runs would lengthen"
-        " the `cpu` book's build (the introduction times it), and the paper's two"
-        " distances are still set against each other where both are trained; the `paper` profile trains"
-        " the whole grid."
-    )
+        return "none"
+    return "; ".join(f"{DISTANCE_NAMES[k]} at d = {', '.join(str(d) for d in sorted(v))}" for k, v in short.items())
 
 
 def variant_configs(

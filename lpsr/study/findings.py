@@ -41,6 +41,16 @@ def interval_verdict(diffs: list[dict]) -> str:
     return INCONCLUSIVE
 
 
+def interval_move(before, after) -> str:
+    """How a paired difference moves from one row to another (each with `diff_ci_low` and
+    `diff_ci_high`): "rises" or "falls" when their 95% intervals do not overlap, else "holds"."""
+    if after["diff_ci_low"] > before["diff_ci_high"]:
+        return "rises"
+    if after["diff_ci_high"] < before["diff_ci_low"]:
+        return "falls"
+    return "holds"
+
+
 def record_claims(results_dir: str | Path, chapter: str, rows: list[dict]) -> Path:
     """Write a chapter's claims to `results_dir/findings/<chapter name>.json` (atomically)."""
     path = Path(results_dir) / "findings" / f"{Path(chapter).name}.json"

@@ -96,8 +96,10 @@ def _decimals(spec: str) -> int:
 
 
 def names(items, style: str = "*") -> str:
-    """'*a*', '*a* and *b*', '*a*, *b* and *c*' (style: the Markdown emphasis around each)."""
+    """'*a*', '*a* and *b*', '*a*, *b* and *c*' (style: the Markdown emphasis around each); "none" for no item."""
     marked = [f"{style}{item}{style}" for item in items]
+    if not marked:
+        return "none"
     return marked[0] if len(marked) == 1 else ", ".join(marked[:-1]) + " and " + marked[-1]
 
 

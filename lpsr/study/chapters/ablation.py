@@ -18,7 +18,7 @@ import pandas as pd
 from lpsr.metrics import paired_difference
 from lpsr.study.experiments import DISTANCE_NAMES, PECL_HEADLINE, sweep_configs, train_and_score
 from lpsr.study.findings import NOT_TESTABLE, claim, interval_verdict
-from lpsr.study.text import difference, interval, leaders, missing, number, stated
+from lpsr.study.text import difference, interval, leaders, missing, names, number, stated
 from lpsr.training.runs import diverged_at, run_summary
 
 
@@ -90,81 +90,82 @@ def ablation_table(frame: pd.DataFrame):
 def ablation_findings(
     frame: pd.DataFrame, per_plate: dict[str, np.ndarray], headline: dict = PECL_HEADLINE["loss"]
 ) -> dict[str, str]:
-    """Chapter 4's sentences (Markdown), keyed for myst-nb's glue, from `embedding_sweep`'s rows and
-    each run's per-plate test PSNR-Y: MSE's median and interval, the PECL variant validation picks
-    and its paired difference from MSE on test, PSNR-Y by distance, which variants' intervals lie
-    wholly above MSE's, and the range of exact OCR reads."""
+    """The values chapter 4 glues into its closing paragraphs, by glue key, from `embedding_sweep`'s
+    rows and each run's per-plate test PSNR-Y: MSE's median test PSNR-Y with its interval (`mse`),
+    the PECL variant validation picks and its paired difference from MSE (`_best_variant`), the d
+    both distances are trained at and each distance's PSNR-Y there (`_by_distance`), the variants
+    whose interval lies wholly above MSE's (`above_mse`: their names, "none" or "not measured"),
+    the shares of plates OCR reads exactly (`_exact_reads`) and the headline PECL setting."""
     mse = frame.loc["ours-mse"] if "ours-mse" in frame.index else None
     pecl = frame[frame["loss"] == "pecl"]
-    chosen = pecl.dropna(subset=["val_psnr_y"])
-    if mse is None or missing(mse.get("psnr_y_median")):
-        mse_text = "not measured (the MSE run did not finish)"
-    else:
-        mse_text = (
-            f"{number(mse['psnr_y_median'])} dB [{number(mse['psnr_y_ci_low'])}, {number(mse['psnr_y_ci_high'])}]"
-        )
-    best = _best_variant(chosen, per_plate)
-    scored = pecl.dropna(subset=["psnr_y_median"]) if "psnr_y_median" in pecl else pecl.iloc[:0]
-    shared = dims_of_both_distances(scored)
-    by_distance = scored[scored["d"].isin(shared)].groupby("distance")["psnr_y_median"].mean()
-    at = f"d = {', '.join(str(int(d)) for d in shared)}"
-    if not shared:
-        by_distance_text = "The two distances are not both measured at any d, so they are not compared."
-    else:
-        where = f"Averaged over {at}" if len(shared) > 1 else f"At {at}, the one size both are trained at"
-        by_distance_text = (
-            f"{where}, PSNR-Y is "
-            + ", ".join(f"{number(v, unit=' dB')} for {DISTANCE_NAMES[k]}" for k, v in by_distance.items())
-            + "."
-        )
     beats = [n for n in pecl.index if mse is not None and pecl.loc[n, "psnr_y_ci_low"] > mse["psnr_y_ci_high"]]
-    if mse is None:
-        beats_text = "Without an MSE run, no PECL variant's interval can be set against MSE's."
-    elif beats:
-        beats_text = f"Variants whose interval lies wholly above MSE's: {', '.join(beats)}."
-    else:
-        beats_text = "No PECL variant's interval lies wholly above MSE's: at this budget the paper's finding (PECL above MSE for every d, rising with d, L1 above L2) is not reproduced."
-    exact = pecl["ocr_exact"].dropna() if "ocr_exact" in pecl else pd.Series(dtype=float)
-    if mse is None or missing(mse.get("ocr_exact")) or exact.empty:
-        ocr = "OCR exact reads were not measured for MSE and the PECL variants."
-    else:
-        low, high = number(exact.min(), ".1%"), number(exact.max(), ".1%")
-        spread = f"{low} of every PECL variant's" if low == high else f"between {low} and {high} of the PECL variants'"
-        ocr = f"OCR reads {number(mse['ocr_exact'], '.1%')} of MSE's plates exactly and {spread}."
+    above = "not measured" if mse is None else names(beats, style="") if beats else "none"
     return {
-        "mse": mse_text,
-        "best": best,
-        "by_distance": by_distance_text,
-        "beats": beats_text,
-        "ocr": ocr,
+        "mse": _median_and_interval(mse),
+        **_best_variant(pecl.dropna(subset=["val_psnr_y"]), per_plate),
+        **_by_distance(pecl),
+        "above_mse": above,
+        **_exact_reads(mse, pecl),
         "headline": ", ".join(f"{k} = {v}" for k, v in headline.items() if k != "name"),
     }
 
 
-def _best_variant(chosen: pd.DataFrame, per_plate: dict[str, np.ndarray]) -> str:
-    """Chapter 4's sentence on the PECL variant validation picks (`chosen`: the PECL rows with a
-    validation PSNR-Y) and its paired test difference from MSE."""
+def _median_and_interval(row: pd.Series | None) -> str:
+    """A run's median test PSNR-Y with its 95% interval, "20.00 dB [19.80, 20.20]", or "not measured"."""
+    if row is None or missing(row.get("psnr_y_median")):
+        return "not measured"
+    return f"{number(row['psnr_y_median'])} dB [{number(row['psnr_y_ci_low'])}, {number(row['psnr_y_ci_high'])}]"
+
+
+def _best_variant(chosen: pd.DataFrame, per_plate: dict[str, np.ndarray]) -> dict[str, str]:
+    """Chapter 4's values on the PECL variant validation picks (`chosen`: the PECL rows with a
+    validation PSNR-Y): its validation PSNR-Y (`best_val`), the variants level with it
+    (`best_level`: "" when none), its d and distance (`best_variant`), its median test PSNR-Y
+    (`best_test`), its paired test difference from MSE (`best_gap`) and, where that is not nil, the
+    share of plates it is better on (`best_share`: "" otherwise)."""
     if chosen.empty:
-        return "No PECL variant finished, so none is set against MSE."
+        unmeasured = dict.fromkeys(("best_val", "best_test", "best_gap"), "not measured")
+        return unmeasured | {"best_level": "", "best_variant": "none, as no PECL variant finished", "best_share": ""}
     name = chosen["val_psnr_y"].idxmax()  # chosen on validation, then compared on test once
     row, level = chosen.loc[name], len(leaders(chosen["val_psnr_y"].to_dict())) - 1
-    others = f"; {level} other{'s are' if level > 1 else ' is'} level with it to 0.01 dB" if level else ""
-    best = (
-        f"The PECL variant with the best validation PSNR-Y ({number(row['val_psnr_y'], unit=' dB')}{others}) is d = {int(row['d'])} "
-        f"with {DISTANCE_NAMES[row['distance']]} distance; on test it reaches {number(row.get('psnr_y_median'), unit=' dB')}"
-    )
+    gap, share = "not measured", ""
     if name in per_plate and "ours-mse" in per_plate:
         gain = paired_difference(per_plate[name], per_plate["ours-mse"])
         gap = difference(gain["median_diff"], gain["ci_low"], gain["ci_high"])
-        if gap.startswith("nil"):
-            best += f", and paired over the same plates its difference from MSE is {gap}."
-        else:
-            best += (
-                f", and paired over the same plates it differs from MSE by {gap}, better on {gain['wins']:.0%} of them."
-            )
-    else:
-        best += "; its paired difference from MSE is not measured (a run has no per-plate scores)."
-    return best
+        share = "" if gap.startswith("nil") else f", better on {gain['wins']:.0%} of them"
+    return {
+        "best_val": number(row["val_psnr_y"], unit=" dB"),
+        "best_level": f"; {level} other{'s are' if level > 1 else ' is'} level with it to 0.01 dB" if level else "",
+        "best_variant": f"d = {int(row['d'])} with the {DISTANCE_NAMES[row['distance']]} distance",
+        "best_test": number(row.get("psnr_y_median"), unit=" dB"),
+        "best_gap": gap,
+        "best_share": share,
+    }
+
+
+def _by_distance(pecl: pd.DataFrame) -> dict[str, str]:
+    """The embedding sizes at which both distances are scored on test (`both_dims`: "d = 128",
+    "d = 64, 128" or "no d") and each distance's median test PSNR-Y there, averaged over those d
+    (`l1_psnr_y`, `l2_psnr_y`)."""
+    scored = pecl.dropna(subset=["psnr_y_median"]) if "psnr_y_median" in pecl else pecl.iloc[:0]
+    shared = dims_of_both_distances(scored)
+    by_distance = scored[scored["d"].isin(shared)].groupby("distance")["psnr_y_median"].mean()
+    return {
+        "both_dims": f"d = {', '.join(str(int(d)) for d in shared)}" if shared else "no d",
+        **{f"{k}_psnr_y": number(by_distance.get(k), unit=" dB") for k in DISTANCE_NAMES},
+    }
+
+
+def _exact_reads(mse: pd.Series | None, pecl: pd.DataFrame) -> dict[str, str]:
+    """The share of test plates OCR reads exactly for MSE (`ocr_exact_mse`) and for the PECL
+    variants (`ocr_exact_pecl`: one share when every variant has it, else the lowest to the
+    highest)."""
+    exact = pecl["ocr_exact"].dropna() if "ocr_exact" in pecl else pd.Series(dtype=float)
+    low, high = (number(exact.min(), ".1%"), number(exact.max(), ".1%")) if len(exact) else ("not measured",) * 2
+    return {
+        "ocr_exact_mse": number(None if mse is None else mse.get("ocr_exact"), ".1%"),
+        "ocr_exact_pecl": low if low == high else f"{low} to {high}",
+    }
 
 
 def ablation_claims(frame: pd.DataFrame, per_plate: dict[str, np.ndarray], chapter: str) -> list[dict]:

@@ -129,24 +129,23 @@ def _reads_file(folder: str | Path, files: list[Path], limit, reader, method: st
     return default_cache_dir() / "real_reads" / f"{slug}-{digest.hexdigest()[:16]}.csv"
 
 
-# The seeds of chapter 7's question 4, by profile; at `cpu` two, for the same reason (`seeds_note`).
+# The seeds of chapter 7's question 4, by profile; at `cpu` two, to keep the book within its build
+# time (the chapter says so, with `seed_counts`).
 SEEDS = {"smoke": (0, 1), "cpu": (0, 1), "paper": (0, 1, 2)}
 
 
-def seeds_note(seeds, profile: str) -> str:
-    """Chapter 7's sentence on how many seeds question 4 trains, where that is fewer than the
-    `paper` profile's ("" otherwise)."""
-    if len(seeds) >= len(SEEDS["paper"]):
-        return ""
-    return (
-        f"At the `{profile}` profile question 4 trains {len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
-        f" (the `paper` profile {len(SEEDS['paper'])}): each seed is an MSE run, a PECL run and its own"
-        " pretrained encoder, and each more would lengthen the `cpu` book's build (the introduction times it),"
-        f" so the spread above is that of {len(seeds)} values, a rough scale rather than an estimate."
-    )
+def seed_counts(seeds) -> dict[str, str]:
+    """How many seeds chapter 7's question 4 trains (`seed_count`, and as the values its spread is
+    that of, `seed_values`) and how many the `paper` profile trains (`paper_seeds`)."""
+    plural = "s" if len(seeds) != 1 else ""
+    return {
+        "seed_count": f"{len(seeds)} seed{plural}",
+        "seed_values": f"{len(seeds)} value{plural}",
+        "paper_seeds": f"{len(SEEDS['paper'])}",
+    }
 
 
-def beyond_findings(
+def beyond_numbers(
     readings: dict[str, dict],
     per_plate: dict[str, pd.DataFrame],
     encoders: dict[str, Scored],
@@ -155,50 +154,56 @@ def beyond_findings(
     confident: float = 0.9,
     kernels: dict | None = None,
 ) -> dict[str, str]:
-    """Chapter 7's sentences (Markdown), keyed for myst-nb's glue: (1) which reading and weighting
-    has the highest test PSNR-Y and the most exact reads (ties named together), from their test
-    summaries; (2) how far OCR confidence tells exact reads from wrong ones, from their per-plate
-    reads; (3) each encoder's PSNR-Y or why it was not trained; (4) the spread over seeds of PSNR-Y
-    and of the paired PECL - MSE difference, from the seed table, and across machines
-    (`kernel_difference`; None: not measured here); (5) the exact reads of the real crops as they
-    are and after each model (`read_before_and_after`; None: question 5 skipped)."""
+    """What chapter 7's closing paragraph glues, question by question: (1) the highest test PSNR-Y
+    and share read exactly among the readings and weightings, with who reaches them
+    (`_reading_leaders`); (2) how far OCR confidence tells exact reads from wrong ones
+    (`_confidence_numbers`); (3) each encoder's PSNR-Y or why it has none (`encoders`); (4) the
+    spread over seeds (`_seed_numbers`) and across machines (`_kernel_numbers`, from
+    `kernel_difference`; None: not measured); (5) the exact reads of the real crops
+    (`_real_numbers`, from `read_before_and_after`; None: question 5 skipped)."""
+    return {
+        **_reading_leaders(readings),
+        **_confidence_numbers(per_plate, confident),
+        "encoders": "; ".join(f"{name}: {_encoder(s)}" for name, s in encoders.items()) or "none trained",
+        **_seed_numbers(by_seed),
+        **_kernel_numbers(kernels),
+        **_real_numbers(real),
+    }
+
+
+def _reading_leaders(readings: dict[str, dict]) -> dict[str, str]:
+    """The highest median test PSNR-Y of the readings and weightings (`best_psnr`) and the highest
+    share read exactly (`best_exact`), each with the variants that reach it, ties named together
+    (`best_psnr_by`, `best_exact_by`: "every variant alike" where all share it)."""
     psnr = {name: s.get("psnr_y_median") for name, s in readings.items()}
     exact = {name: s.get("ocr_exact") for name, s in readings.items()}
     top, read = leaders(psnr), leaders(exact, ".1%")
-    best_psnr = "none has a test score"
-    if top:
-        verb = "share" if len(top) > 1 else "has"
-        best_psnr = f"{names(top)} {verb} the highest median test PSNR-Y ({number(psnr[top[0]], unit=' dB')})"
-    best_exact = "none was read by OCR"
-    if read and len(read) == len([v for v in exact.values() if not missing(v)]) and len(read) > 1:
-        best_exact = f"all read the same share exactly ({number(exact[read[0]], '.1%')})"
-    elif read:
-        best_exact = (
-            f"{names(read)} {'share ' if len(read) > 1 else ''}the most exact reads ({number(exact[read[0]], '.1%')})"
-        )
+    all_alike = len(read) > 1 and len(read) == len([v for v in exact.values() if not missing(v)])
+    return {
+        "best_psnr": number(psnr[top[0]] if top else None, unit=" dB"),
+        "best_psnr_by": names(top) if top else "no variant scored",
+        "best_exact": number(exact[read[0]] if read else None, ".1%"),
+        "best_exact_by": "every variant alike" if all_alike else names(read) if read else "no variant read by OCR",
+    }
+
+
+def _confidence_numbers(per_plate: dict[str, pd.DataFrame], confident: float) -> dict[str, str]:
+    """The mean AUROC of OCR confidence for an exact read over the variants that have both exact
+    and wrong reads (`auroc`), and how many of all the reads (`reads`) were wrong with a confidence
+    of `confident` (`confident`) or more (`sure_wrong`)."""
     everything = pd.concat(per_plate.values()) if per_plate else pd.DataFrame({"ocr_conf": [], "exact": []})
     auroc = pd.Series([ocr_agreement(frame, confident)["auroc"] for frame in per_plate.values()], dtype=float).mean()
-    if missing(auroc):
-        auroc_text = "Whether PaddleOCR's confidence separates exact reads from wrong ones is not measured: no variant has both exact and wrong reads"
-    else:
-        auroc_text = f"PaddleOCR's confidence separates exact reads from wrong ones with a mean AUROC of {number(auroc)} over those variants (0.5: chance)"
     wrong = int(((everything["ocr_conf"] >= confident) & (everything["exact"] == 0)).sum())
-    sure_wrong = f"{wrong:,} of {len(everything):,} reads were wrong with a confidence of {confident:g} or more"
-    if wrong:
-        sure_wrong += ", so a high OCRρ does not by itself mean a plate was read"
     return {
-        "best_psnr": best_psnr,
-        "best_exact": best_exact,
-        "auroc": auroc_text,
-        "sure_wrong": sure_wrong,
-        "encoders": "; ".join(f"{name}: {_encoder(s)}" for name, s in encoders.items()) or "no encoder was trained",
-        **_seed_findings(by_seed),
-        "kernels": _kernel_findings(kernels),
-        "real": _real_findings(real),
+        "auroc": number(auroc),
+        "sure_wrong": f"{wrong:,}",
+        "reads": f"{len(everything):,}",
+        "confident": f"{confident:g}",
     }
 
 
 def _encoder(scored: Scored) -> str:
+    """An encoder's median test PSNR-Y, or why it has none."""
     if scored.summary:
         return number(scored.summary.get("psnr_y_median"), unit=" dB")
     if scored.error and "diverged" in scored.error:
@@ -277,66 +282,66 @@ def kernel_difference(scored: dict, out: str | Path, seed: int) -> dict | None:
     }
 
 
-def _kernel_findings(kernels: dict | None) -> str:
-    """Question 4's spread across machines: the AVX2-kernel PECL run against this machine's."""
-    if kernels is None and has_avx512_kernels():
-        return "The spread across machines is not measured in this build: the PECL run with AVX2 kernels has no test score."
-    if kernels is None:
-        return (
-            f"The spread across machines is not measured in this build: torch runs "
-            f"{torch.backends.cpu.get_cpu_capability()} kernels on this CPU, so a run with AVX2 kernels "
-            "would train as this machine does (it takes a CPU with AVX-512)."
-        )
+def _kernel_numbers(kernels: dict | None) -> dict[str, str]:
+    """Question 4's spread across machines (`kernel_difference`): the median test and best
+    validation PSNR-Y of the PECL run with AVX2 kernels and of this machine's (`avx2_psnr`,
+    `native_psnr`, `avx2_val`, `native_val`), their paired difference (`kernel_diff`) and what
+    became of the AVX2 run (`avx2_run`)."""
+    found = kernels or {}
+    return {
+        "avx2_psnr": number(found.get("avx2 PSNR-Y"), unit=" dB"),
+        "native_psnr": number(found.get("native PSNR-Y"), unit=" dB"),
+        "kernel_diff": difference(found.get("diff"), found.get("diff_ci_low"), found.get("diff_ci_high")),
+        "avx2_val": number(found.get("avx2 val PSNR-Y")),
+        "native_val": number(found.get("native val PSNR-Y"), unit=" dB"),
+        "avx2_run": _avx2_run(kernels),
+    }
+
+
+def _avx2_run(kernels: dict | None) -> str:
+    """Whether the PECL run with AVX2 kernels was scored, has no score, or is not trained on this CPU."""
+    if kernels is not None:
+        return "was trained and scored in this build"
+    if has_avx512_kernels():
+        return "has no test score in this build"
+    capability = torch.backends.cpu.get_cpu_capability()
     return (
-        f"Trained with AVX2 kernels, as an AVX2-only CPU trains it (in fp32, with a plates encoder "
-        f"pretrained with the same kernels), PECL seed {kernels['seed']} reaches a median test PSNR-Y of "
-        f"{number(kernels['avx2 PSNR-Y'], unit=' dB')} against this machine's "
-        f"{number(kernels['native PSNR-Y'], unit=' dB')}, a paired difference of "
-        f"{difference(kernels['diff'], kernels['diff_ci_low'], kernels['diff_ci_high'])} (best validation "
-        f"PSNR-Y {number(kernels['avx2 val PSNR-Y'])} against {number(kernels['native val PSNR-Y'])} dB): "
-        "the spread across machines, to read beside the spread over seeds."
+        f"is not trained in this build: torch runs {capability} kernels on this CPU, so it would train as the others do"
     )
 
 
-def _seed_findings(by_seed: pd.DataFrame) -> dict[str, str]:
-    """Question 4 of chapter 7: the seeds, the spread of each loss's median PSNR-Y over them and the
-    range of the paired PECL - MSE difference."""
-    seeds = ", ".join(str(seed) for seed in by_seed.index)
-    if len(by_seed) < 2:
-        spread = "is measured at a single seed, so its spread over seeds is not measured"
-    else:
-        spread = (
-            f"varies with a standard deviation of {number(by_seed['MSE PSNR-Y'].std(), unit=' dB')} (MSE) and "
-            f"{number(by_seed['PECL PSNR-Y'].std(), unit=' dB')} (PECL)"
-        )
+def _seed_numbers(by_seed: pd.DataFrame) -> dict[str, str]:
+    """Question 4 of chapter 7: the seeds (`seeds`), the standard deviation of each loss's median
+    PSNR-Y over them (`seed_sd_mse`, `seed_sd_pecl`) and the range of the paired PECL - MSE
+    difference (`seed_diffs`: the same at every seed, "nil" where it rounds to zero there)."""
     diffs = by_seed["diff"].dropna()
-    low, high = number(diffs.min() if len(diffs) else None, "+.2f"), number(diffs.max() if len(diffs) else None, "+.2f")
-    if diffs.empty:
-        diff = "is not measured"
-    elif low == high == "+0.00":
-        diff = "is nil at every seed (below 0.01 dB)"
+    low, high = number(diffs.min(), "+.2f"), number(diffs.max(), "+.2f")
+    if low == high == "+0.00":
+        spread = "nil (below 0.01 dB)"
     elif low == high:
-        diff = f"is {low} dB at every seed"
+        spread = number(diffs.min(), "+.2f", " dB")
     else:
-        diff = f"ranges from {low} to {high} dB"
-    return {"seeds": seeds or "none", "seed_spread": spread, "seed_diffs": diff}
+        spread = f"between {low} and {high} dB"
+    return {
+        "seeds": ", ".join(str(seed) for seed in by_seed.index) or "none",
+        "seed_sd_mse": number(by_seed["MSE PSNR-Y"].std(), unit=" dB"),
+        "seed_sd_pecl": number(by_seed["PECL PSNR-Y"].std(), unit=" dB"),
+        "seed_diffs": spread,
+    }
 
 
-def _real_findings(real: pd.DataFrame | None) -> str:
-    """Question 5 of chapter 7: the share of real crops read exactly as they are and after each model."""
-    if real is None:
-        return "**5.** Skipped: no folder of real small plates was given."
-    if real.empty:
-        return "**5.** No real crop could be read from the folder given."
+def _real_numbers(real: pd.DataFrame | None) -> dict[str, str]:
+    """Question 5 of chapter 7: how many real crops were read (`real_crops`, or why none) and the
+    share read exactly as they are and after each model (`real_reads`)."""
+    if real is None or real.empty:
+        crops = "skipped: no folder of them was given" if real is None else "none could be read from the folder given"
+        return {"real_crops": crops, "real_reads": "not measured"}
     shares = real.groupby("method", sort=False)["exact"].mean()
-    reads = ", ".join(
-        f"{number(share, '.1%')} exactly {method if method == 'as is' else 'after ' + method}"
+    reads = [
+        f"{number(share, '.1%')} {method if method == 'as is' else 'after ' + method}"
         for method, share in shares.items()
-    )
-    return (
-        f"**5.** On {real['file'].nunique():,} real 94×24 crops PaddleOCR reads {reads}. "
-        "The crops are not ×8 downscales, so they lie outside what the models learnt."
-    )
+    ]
+    return {"real_crops": f"{real['file'].nunique():,} of them", "real_reads": names(reads, style="")}
 
 
 def ocr_agreement(per_plate: pd.DataFrame, confident: float = 0.9) -> dict:

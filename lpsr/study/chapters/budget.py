@@ -29,8 +29,16 @@ import pandas as pd
 from lpsr.config import RunConfig, load_config
 from lpsr.metrics import paired_difference
 from lpsr.study.experiments import read_per_plate, train_and_score, variant_configs
-from lpsr.study.findings import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, claim, interval_verdict
-from lpsr.study.text import difference, interval, missing, number, supported
+from lpsr.study.findings import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    NOT_TESTABLE,
+    REPRODUCED,
+    claim,
+    interval_move,
+    interval_verdict,
+)
+from lpsr.study.text import difference, interval, missing, names, number, supported
 from lpsr.training.runs import run_summary
 
 
@@ -282,42 +290,51 @@ def chosen_schedule(check: pd.DataFrame, requested: str = "auto") -> str:
     return "wsd" if len(check) == len(LOSS_LABELS) and check["same"].all() else "cosine"
 
 
-def schedule_findings(check: pd.DataFrame, schedule: str) -> str:
-    """Sentences (Markdown) on `schedule_check`: whether the shared schedule selected the score
-    the separate cosine run selected, loss by loss, with the numbers, and so which schedule the
-    budgets were trained with (`schedule`)."""
-    parts = []
-    for _, row in check.iterrows():
-        if not missing(row.get("error")):
-            parts.append(f"{row['loss']} not compared ({row['error']})")
-            continue
-        diverged = (
-            ""
-            if missing(row["diverged"])
-            else f", its shared-schedule run diverged at iteration {int(row['diverged']):,}"
-        )
-        parts.append(
-            f"{row['loss']} {row['val_wsd']:.2f} against {row['val_cosine']:.2f} dB best validation PSNR-Y and "
-            f"{difference(row['diff'], row['diff_ci_low'], row['diff_ci_high'])} in test PSNR-Y{diverged}"
-        )
+# Why the budgets are trained with the schedule they are, by whether `schedule_check` shows the
+# shared schedule selecting what a separate cosine run selects and by the schedule trained
+SCHEDULE_REASONS = {
+    (True, "wsd"): "as the check allows",
+    (False, "cosine"): "as the check requires",
+    (True, "cosine"): "as the chapter's `schedule` parameter asks, although the check allows the shared one",
+    (False, "wsd"): "as the chapter's `schedule` parameter asks, although the check does not allow it, so a "
+    "budget's runs are not Table 1's",
+}
+
+
+def schedule_numbers(check: pd.DataFrame, schedule: str) -> dict[str, str]:
+    """What chapter 9's paragraph on `schedule_check` glues: the budget it is drawn at
+    (`check_iterations`) and the tolerance (`same_db`); for each loss (`mse_*`, `pecl_*`) the best
+    validation PSNR-Y of its shared-schedule and cosine runs (`*_val_wsd`, `*_val_cosine`), their
+    paired test difference (`*_test_diff`) and whether the shared-schedule run diverged or was not
+    compared (`*_compared`); the losses not within the tolerance (`schedule_apart`), whether the
+    shared schedule selects what a cosine run selects (`schedule_selects`) and why the budgets are
+    trained with `schedule` (`schedule_reason`)."""
     apart = check[~check["same"]]
-    iterations = int(check["iterations"].iloc[0])
-    said = (
-        f"At {iterations:,} iterations, the shared schedule's run against the separate cosine run (Table 1's; "
-        f"paired test difference wsd − cosine): {'; '.join(parts)}. "
-    )
-    if apart.empty:
-        said += f"Both are within {SAME_DB} dB on validation and on test: the shared schedule selects the score a separate run selects"
+    numbers = {"check_iterations": f"{int(check['iterations'].iloc[0]):,}", "same_db": f"{SAME_DB}"}
+    for _, row in check.iterrows():
+        numbers |= _schedule_pair(row)
+    return numbers | {
+        "schedule_apart": names(apart["loss"], style="") if len(apart) else "neither loss",
+        "schedule_selects": "selects" if apart.empty else "does not select",
+        "schedule_reason": SCHEDULE_REASONS[apart.empty, schedule],
+    }
+
+
+def _schedule_pair(row: pd.Series) -> dict[str, str]:
+    """One loss's row of `schedule_check`, its keys prefixed by the loss (`mse_val_wsd`)."""
+    if not missing(row.get("error")):
+        compared = f"not compared: {row['error']}"
+    elif missing(row["diverged"]):
+        compared = "the shared-schedule run did not diverge"
     else:
-        said += f"{' and '.join(apart['loss'])} not within {SAME_DB} dB: the shared schedule does not select what a separate cosine run selects"
-    tail = {
-        (True, "wsd"): ", so the budgets share its stable phase.",
-        (False, "wsd"): ", so the budgets above are not Table 1's numbers at their budget, while MSE and PECL are "
-        "compared under one schedule at every budget.",
-        (False, "cosine"): ", so every budget is trained as a separate run with a cosine schedule over that budget.",
-        (True, "cosine"): "; every budget is a separate cosine run all the same (the chapter's `schedule` parameter).",
-    }[apart.empty, schedule]
-    return said + tail
+        compared = f"the shared-schedule run diverged at iteration {int(row['diverged']):,}"
+    loss = row["loss"].lower()
+    return {
+        f"{loss}_val_wsd": number(row.get("val_wsd")),
+        f"{loss}_val_cosine": number(row.get("val_cosine"), unit=" dB"),
+        f"{loss}_test_diff": difference(row.get("diff"), row.get("diff_ci_low"), row.get("diff_ci_high")),
+        f"{loss}_compared": compared,
+    }
 
 
 def gap_trend(frame: pd.DataFrame) -> str:
@@ -330,7 +347,7 @@ def gap_trend(frame: pd.DataFrame) -> str:
     pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
     if len(pecl) < 2:
         return "holds"
-    return _move(pecl.iloc[0], pecl.iloc[-1])
+    return interval_move(pecl.iloc[0], pecl.iloc[-1])
 
 
 def diverged_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -338,28 +355,16 @@ def diverged_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["diverged"].notna()] if "diverged" in frame else frame.iloc[:0]
 
 
-def _move(before, after) -> str:
-    """How the paired difference moves between two budgets' rows: "rises" or "falls" when their
-    95% intervals do not overlap, else "holds"."""
-    if after["diff_ci_low"] > before["diff_ci_high"]:
-        return "rises"
-    if after["diff_ci_high"] < before["diff_ci_low"]:
-        return "falls"
-    return "holds"
-
-
 def gap_steps(frame: pd.DataFrame) -> str:
-    """The paired difference from each budget to the next, in words ("from 1,000 to 2,000
-    iterations PECL falls further behind, ..."): where along the budgets it moves and where it holds."""
+    """How the paired difference moves from each budget to the next ("from 1,000 to 2,000
+    iterations it falls, ...": lpsr.study.findings.interval_move), or "not measured" with fewer
+    than two budgets."""
     pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
-    words = {"rises": "PECL gains on MSE", "falls": "PECL falls further behind", "holds": "the difference holds"}
     steps = [
-        f"from {int(a['iterations']):,} to {int(b['iterations']):,} iterations {words[_move(a, b)]}"
+        f"from {int(a['iterations']):,} to {int(b['iterations']):,} iterations it {interval_move(a, b)}"
         for (_, a), (_, b) in zip(pecl.iterrows(), pecl.iloc[1:].iterrows())
     ]
-    if not steps:
-        return ""
-    return "Budget by budget, " + ", ".join(steps) + " (it holds where the two intervals overlap)."
+    return ", ".join(steps) or "not measured"
 
 
 def mse_plateau(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> int | None:
@@ -396,76 +401,77 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table.set_index(["loss", "iterations"]).sort_index(level="loss", sort_remaining=False)
 
 
-def _gap(row) -> str:
-    at = f"at {row['iterations']:,} iterations"
-    if missing(row.get("diff_psnr_y")):
-        return f"not measured {at} (a run did not finish)"
-    return f"{difference(row['diff_psnr_y'], row['diff_ci_low'], row['diff_ci_high'])} {at}"
+def budget_numbers(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> dict[str, str]:
+    """What chapter 9 glues from `budget_sweep`'s rows: how the budgets are trained
+    (`_schedule_numbers`), the paired gap at the smallest and largest budget and how it moves
+    (`_gap_numbers`), and MSE's best validation PSNR-Y and plateau (`_mse_numbers`)."""
+    return _schedule_numbers(frame) | _gap_numbers(frame) | _mse_numbers(frame, threshold)
 
 
-def budget_findings(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> dict[str, str]:
-    """The chapter's sentences (Markdown) from `budget_sweep`'s rows, keyed for myst-nb's glue:
-    the budgets, the paired gap at the smallest and largest, its trend overall and budget by
-    budget, and MSE's plateau."""
-    mse = frame[frame["loss"] == "MSE"].dropna(subset=["val_psnr_y"]).sort_values("iterations")
-    pecl = frame[frame["loss"] == "PECL"].sort_values("iterations")
-    moved = gap_trend(frame)
-    if moved == "diverged":
-        trend = _divergence_text(diverged_rows(frame))
-        steps = (
-            "Their rows hold the checkpoint validation selected before the divergence, not a run of their "
-            "budget, so how the difference moves with budget is not measured here."
-        )
-    else:
-        trend = {
-            "rises": "The difference rises with budget (the two intervals do not overlap): PECL gains on MSE as training lengthens.",
-            "falls": "The difference falls with budget (the two intervals do not overlap): PECL loses ground to MSE as training lengthens.",
-            "holds": "The two intervals overlap: on these plates the difference between the losses holds across the budgets measured.",
-        }[moved]
-        steps = gap_steps(frame)
-    plateau = mse_plateau(frame, threshold)
-    if plateau:
-        plateau_text = f"MSE stops gaining at {plateau:,} iterations: doubling it adds less than {threshold} dB of validation PSNR-Y."
-    else:
-        plateau_text = f"Every doubling measured still adds at least {threshold} dB of validation PSNR-Y to MSE: it has not stopped gaining at the largest budget."
-    if len(mse):
-        first, last = mse.iloc[0], mse.iloc[-1]
-        mse_range = f"{first['val_psnr_y']:.2f} dB at {first['iterations']:,} iterations to {last['val_psnr_y']:.2f} dB at {last['iterations']:,}"
-    else:
-        mse_range = "no finished MSE run"
+def _schedule_numbers(frame: pd.DataFrame) -> dict[str, str]:
+    """How every budget is trained (`schedule`: with the shared schedule or as a separate cosine
+    run), the iterations trained per loss for all of them (`trained`) and what separate runs would
+    train (`trained_against`)."""
     shared = (frame["schedule"] == "wsd").all()
     per_loss = frame.groupby("loss")[["trained", "iterations"]].sum().max()
     return {
-        "trained": f"{per_loss['trained']:,.0f} iterations trained per loss for all the budgets, against "
-        f"{per_loss['iterations']:,.0f} as separate runs"
+        "schedule": "with the shared schedule (not the paper's cosine annealing), each run starting from the "
+        "stable phase of the budget below it"
         if shared
-        else f"{per_loss['trained']:,.0f} iterations trained per loss for all the budgets",
-        "budgets": ", ".join(f"{it:,}" for it in sorted(frame["iterations"].unique())),
-        "schedule": "the budgets share one schedule (warm-up, the learning rate held, a linear decay over each run's "
-        "last fifth), each run starting from the stable phase of the budget below it, not the paper's cosine annealing"
+        else "as a separate run with the profile's warm-up and a cosine schedule over that budget",
+        "trained": f"{per_loss['trained']:,.0f}",
+        "trained_against": f"against {per_loss['iterations']:,.0f} as separate runs"
         if shared
-        else "every budget is a separate run with the profile's warm-up and a cosine schedule over that budget",
-        "schedule_caption": "Each run follows the budget below it until that run's decay begins (the curves coincide "
-        "up to there), then holds its learning rate until its own decay."
-        if shared
-        else "Each budget is a separate run with its own warm-up and cosine schedule, so at a given iteration a "
-        "longer run's learning rate is higher than a shorter run's.",
-        "gap_first": _gap(pecl.iloc[0]) if len(pecl) else "not measured",
-        "gap_last": _gap(pecl.iloc[-1]) if len(pecl) else "not measured",
-        "trend": trend,
-        "steps": steps,
-        "mse_range": mse_range,
-        "plateau": plateau_text,
+        else "the same as separate runs",
     }
 
 
-def _divergence_text(diverged: pd.DataFrame) -> str:
-    """Which runs of the sweep diverged, and where."""
-    runs = ", ".join(
+def _gap_numbers(frame: pd.DataFrame) -> dict[str, str]:
+    """The budgets (`budgets`, `first_budget`, `last_budget`), the paired PECL − MSE difference at
+    the smallest and the largest (`gap_first`, `gap_last`), how it moves between them (`trend`:
+    `gap_trend`, "is not measured" where a run diverged) and budget by budget (`steps`), and the
+    runs that diverged (`diverged_runs`)."""
+    budgets = sorted(frame["iterations"].unique())
+    pecl = frame[frame["loss"] == "PECL"].set_index("iterations")
+    moved = gap_trend(frame)
+
+    def gap(iterations) -> str:
+        row = pecl.loc[iterations] if iterations in pecl.index else pd.Series(dtype=float)
+        return difference(row.get("diff_psnr_y"), row.get("diff_ci_low"), row.get("diff_ci_high"))
+
+    return {
+        "budgets": ", ".join(f"{it:,}" for it in budgets),
+        "first_budget": f"{budgets[0]:,}",
+        "last_budget": f"{budgets[-1]:,}",
+        "gap_first": gap(budgets[0]),
+        "gap_last": gap(budgets[-1]),
+        "trend": "is not measured" if moved == "diverged" else moved,
+        "steps": "not measured" if moved == "diverged" else gap_steps(frame),
+        "diverged_runs": _diverged_runs(diverged_rows(frame)),
+    }
+
+
+def _mse_numbers(frame: pd.DataFrame, threshold: float) -> dict[str, str]:
+    """MSE's best validation PSNR-Y at the smallest and the largest budget (`mse_first`,
+    `mse_last`), and the budget from which a doubling adds less than `threshold` (`plateau_db`) to
+    it (`plateau`: `mse_plateau`)."""
+    mse = frame[frame["loss"] == "MSE"].set_index("iterations")["val_psnr_y"].sort_index()
+    plateau = mse_plateau(frame, threshold)
+    return {
+        "mse_first": number(mse.iloc[0] if len(mse) else None, unit=" dB"),
+        "mse_last": number(mse.iloc[-1] if len(mse) else None, unit=" dB"),
+        "plateau_db": f"{threshold}",
+        "plateau": f"{plateau:,} iterations" if plateau else "none measured (it still gains at the largest budget)",
+    }
+
+
+def _diverged_runs(diverged: pd.DataFrame) -> str:
+    """The sweep's runs that diverged, each with its budget and where it diverged; "none"."""
+    runs = [
         f"{row['loss']} at {row['iterations']:,} iterations (at iteration {int(row['diverged']):,})"
         for _, row in diverged.sort_values(["loss", "iterations"]).iterrows()
-    )
-    return f"Runs diverged (a loss over `train.divergence` times its running mean): {runs}."
+    ]
+    return ", ".join(runs) or "none"
 
 
 def weight_choice(frame: pd.DataFrame) -> pd.Series | None:
@@ -496,38 +502,45 @@ def weight_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table.set_index(["loss", "distance", "w_contrastive"])
 
 
-def weight_findings(frame: pd.DataFrame) -> dict[str, str]:
-    """The weight section's sentences (Markdown), keyed for myst-nb's glue: what was swept, how
-    many PECL settings beat MSE on validation, and the validation-selected setting's paired test
-    difference to MSE."""
+def weight_numbers(frame: pd.DataFrame) -> dict[str, str]:
+    """What chapter 9's section on the contrastive weight glues from `weight_sweep`'s rows: the
+    weights and distances swept (`weights_swept`, `weight_distances`); the finished PECL settings
+    (`weights_pecl`) and how many score above MSE on validation (`weights_above`), MSE's best
+    validation PSNR-Y (`weight_mse_val`) and the range of PECL − MSE on validation
+    (`weight_val_low`, `weight_val_high`); and the setting validation selects (`weight_choice`,
+    `weight_choice_val`) with its paired test difference to MSE (`weight_diff`) and which side of
+    MSE that puts it (`weight_side`)."""
     pecl = frame[frame["loss"] == "PECL"].dropna(subset=["val_psnr_y"])
-    distances = sorted({d.upper() for d in frame["distance"].dropna()})
-    weights = sorted(frame.loc[frame["loss"] == "PECL", "w_contrastive"].unique())
-    swept = {
-        "weights_swept": ", ".join(f"{w:g}" for w in weights),
-        "weight_distances": " and ".join(distances) or "no distance",
-    }
     mse_val = frame.loc["ours-mse", "val_psnr_y"] if "ours-mse" in frame.index else None
-    chosen = weight_choice(frame)
-    if missing(mse_val) or chosen is None:
-        return swept | {
-            "weight_val": "The sweep has no finished MSE run or no finished PECL run to compare.",
-            "weight_test": "",
-        }
-    above = pecl[pecl["val_psnr_y"] > mse_val]
-    spread = f"from {number(pecl['val_diff'].min(), '+.2f')} to {number(pecl['val_diff'].max(), '+.2f')} dB"
-    setting = f"{chosen['distance'].upper()} with w_contrastive = {chosen['w_contrastive']:g}"
-    val = (
-        f"On validation {len(above)} of the {len(pecl)} PECL settings score above MSE ({mse_val:.2f} dB best "
-        f"validation PSNR-Y); PECL − MSE ranges {spread}."
-    )
+    return {
+        "weights_swept": ", ".join(
+            f"{w:g}" for w in sorted(frame.loc[frame["loss"] == "PECL", "w_contrastive"].unique())
+        ),
+        "weight_distances": " and ".join(sorted({d.upper() for d in frame["distance"].dropna()})) or "no distance",
+        "weights_pecl": f"{len(pecl)}",
+        "weights_above": f"{(pecl['val_psnr_y'] > mse_val).sum() if not missing(mse_val) else 0}",
+        "weight_mse_val": number(mse_val, unit=" dB"),
+        "weight_val_low": number(pecl["val_diff"].min(), "+.2f"),
+        "weight_val_high": number(pecl["val_diff"].max(), "+.2f", " dB"),
+        **_chosen_weight(weight_choice(frame)),
+    }
+
+
+def _chosen_weight(chosen: pd.Series | None) -> dict[str, str]:
+    """The setting validation selects in the weight sweep (`weight_choice`), its best validation
+    PSNR-Y, its paired test difference to MSE and whether that lies above, below or across zero."""
+    if chosen is None:
+        chosen = pd.Series(dtype=float)
     diff = (chosen.get("diff_psnr_y"), chosen.get("diff_ci_low"), chosen.get("diff_ci_high"))
     if any(missing(v) for v in diff):
-        test = f"Validation selects {setting}; its test score was not measured."
+        side = "not compared with"
     else:
         side = "above" if diff[1] > 0 else "below" if diff[2] < 0 else "indistinguishable from"
-        test = (
-            f"Validation selects {setting} ({chosen['val_psnr_y']:.2f} dB); scored once on the test plates, "
-            f"paired with MSE over the same plates, it is {difference(*diff)}: {side} MSE."
-        )
-    return swept | {"weight_val": val, "weight_test": test}
+    return {
+        "weight_choice": f"{chosen['distance'].upper()} with w_contrastive = {chosen['w_contrastive']:g}"
+        if "distance" in chosen
+        else "not measured",
+        "weight_choice_val": number(chosen.get("val_psnr_y"), unit=" dB"),
+        "weight_diff": difference(*diff),
+        "weight_side": side,
+    }

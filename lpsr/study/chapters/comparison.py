@@ -20,7 +20,7 @@ from lpsr.metrics import paired_difference
 from lpsr.models import count_parameters
 from lpsr.study.experiments import METHODS, PAPER_TABLE1, TABLE1, Scored, read_per_plate, score_methods
 from lpsr.study.findings import NOT_TESTABLE, claim, interval_verdict
-from lpsr.study.text import interval, leaders, missing, names, number, stated
+from lpsr.study.text import index_in_corner, interval, leaders, missing, names, number, stated
 from lpsr.training.runs import run_summary
 
 
@@ -177,76 +177,85 @@ def method_models(table: pd.DataFrame, runs_dir: str | Path, scale: int = 8) -> 
     return models | {name: load_model(run, scale)[0] for name, run in method_runs(table, runs_dir).items()}
 
 
-def comparison_findings(table: pd.DataFrame, summaries: dict[str, dict], gan_select: str = "gan") -> dict[str, str]:
-    """Chapter 3's sentences (Markdown), keyed for myst-nb's glue, from Table 1 (`compare`) and each
-    row's summary (`read_summaries`): which method has the highest median test PSNR-Y (ties named
-    together), the strongest competitor when it is not that method, the paper's model, one line
-    per row, the budgets (and which rows train for fewer iterations), how ESRGAN's checkpoint is
-    selected (`gan_select`) and TBSRN's parameter count."""
-    label = {name: table.loc[name, "SR method"] if name in table.index else _label(name) for name in summaries}
-    bicubic = number(summaries.get("bicubic", {}).get("psnr_y_median"), unit=" dB")
+def comparison_results(table: pd.DataFrame, summaries: dict[str, dict], gan_select: str = "gan") -> dict[str, str]:
+    """The numbers and names chapter 3 glues into its closing paragraphs, keyed for myst-nb's glue,
+    from Table 1 (`compare`) and each row's summary (`read_summaries`): the test plates, the method
+    with the highest median test PSNR-Y (ties named together) and its PSNR-Y, bicubic's, the
+    strongest competitor (the highest of the methods that are not the paper's), the PSNR-Y of the
+    paper's models, the budgets and the rows trained for fewer iterations (`_budgets`), which
+    validations ESRGAN's checkpoint is selected among (`gan_select`) and TBSRN's parameter count;
+    "not measured" or "none" where there is none."""
+    label = {name: _row_label(table, name) for name in summaries}
     scored = {name: s.get("psnr_y_median") for name, s in summaries.items() if name != "bicubic"}
     top = leaders(scored)
-    if not top:
-        best = f"no method: none was trained and scored (bicubic {bicubic})"
-    else:
-        tied = ", tied" if len(top) > 1 else ""
-        best = f"{names([label[n] for n in top], '**')}{tied} ({number(scored[top[0]], unit=' dB')}; bicubic {bicubic})"
-    rivals = {name: v for name, v in scored.items() if not name.startswith("ours")}
-    rival_top = leaders(rivals)
-    rival = ""
-    if rival_top and not set(rival_top) & set(top):
-        rival = f"The strongest competitor is {names([label[n] for n in rival_top], '')} ({number(rivals[rival_top[0]], unit=' dB')})."
-    ours = " ".join(
-        f"{label[n]} reaches {number(summaries[n].get('psnr_y_median'), unit=' dB')}."
-        for n in ("ours-mse", "ours-pecl")
-        if n in summaries
-    )
-    lines = [
-        f"- {label[n]}: {number(s.get('psnr_y_median'), unit=' dB')} PSNR-Y, OCR exact {number(s.get('ocr_exact'), '.3f')}"
-        for n, s in summaries.items()
+    rivals = leaders({name: v for name, v in scored.items() if not name.startswith("ours")})
+    return {
+        "plates": f"{summaries.get('bicubic', {}).get('n', 0):,}",
+        "best": _tied([label[n] for n in top], "**") or "no method",
+        "best_psnr": number(scored[top[0]] if top else None, unit=" dB"),
+        "bicubic_psnr": number(summaries.get("bicubic", {}).get("psnr_y_median"), unit=" dB"),
+        "rival": _tied([label[n] for n in rivals], "") or "none (no competitor was scored)",
+        "psnr_ours_mse": number(summaries.get("ours-mse", {}).get("psnr_y_median"), unit=" dB"),
+        "psnr_ours_pecl": number(summaries.get("ours-pecl", {}).get("psnr_y_median"), unit=" dB"),
+        **_budgets(table),
+        "esrgan_selection": "among the GAN phase's validations" if gan_select == "gan" else "over the whole run",
+        "tbsrn_parameters": table.loc["tbsrn", "#p"] if "tbsrn" in table.index else "not counted (not in this table)",
+    }
+
+
+def _row_label(table: pd.DataFrame, name: str) -> str:
+    """A method's display name: its Table 1 row's, or the method's own when it has no row."""
+    return table.loc[name, "SR method"] if name in table.index else _label(name)
+
+
+def _tied(labels: list[str], style: str) -> str:
+    """`labels` named together ("" when there is none), with ", tied" when there are several."""
+    if not labels:
+        return ""
+    return names(labels, style) + (", tied" if len(labels) > 1 else "")
+
+
+def method_scores(table: pd.DataFrame, summaries: dict[str, dict]) -> pd.DataFrame:
+    """Each scored row's median test PSNR-Y and the share of its test plates PaddleOCR reads exactly
+    ("not measured" where a score is missing), the method in the header's corner."""
+    rows = [
+        {
+            "SR method": _row_label(table, name),
+            "median PSNR-Y (dB)": number(s.get("psnr_y_median")),
+            "OCR exact": number(s.get("ocr_exact"), ".3f"),
+        }
+        for name, s in summaries.items()
     ]
+    return index_in_corner(pd.DataFrame(rows).set_index("SR method"))
+
+
+def _budgets(table: pd.DataFrame) -> dict[str, str]:
+    """The budgets of Table 1's trained rows ("10 × 4, 20 × 4"), the rows trained for fewer
+    iterations than ours (MSE) without diverging ("none" when there are none), their budgets, and
+    what one of their iterations costs in this build against one of ours (`_cost`)."""
     trained = table[table["run"] != "–"] if "run" in table else table.iloc[:0]
     budget = trained["iterations × batch"].to_dict()
     reference = budget.get("ours-mse")
     short = [n for n, b in budget.items() if reference and b != reference and "diverged" not in b]
-    budget_text = f"({', '.join(sorted(set(budget.values()))) or 'no method was trained'} iterations × batch; the paper trains for 1,000k iterations at batch 128)"
-    if short:
-        budget_text += (
-            f" — {', '.join(table.loc[n, 'SR method'] for n in short)} train for fewer iterations"
-            f" ({', '.join(sorted({budget[n] for n in short}))}){_cost(trained, short)},"
-            " so their rows are not a like-for-like comparison with the rest"
-        )
-    selection = "over the whole run"
-    if gan_select == "gan":
-        selection = "among the GAN phase's validations (the PSNR-first ones score higher, but are not ESRGAN)"
-    tbsrn = ""
-    if "tbsrn" in table.index:
-        tbsrn = f"TBSRN's SR network has {table.loc['tbsrn', '#p']} parameters against the paper's 12M, which probably also counts the frozen recogniser its text loss reads with."
     return {
-        "plates": f"{summaries.get('bicubic', {}).get('n', 0):,}",
-        "best": best,
-        "rival": rival,
-        "ours": ours or "Neither of the paper's models (MSE, PECL) was scored.",
-        "lines": "\n".join(lines) or "No method was scored.",
-        "budget": budget_text,
-        "esrgan_selection": selection,
-        "tbsrn": tbsrn,
+        "budgets": ", ".join(sorted(set(budget.values()))) if budget else "none (no method was trained)",
+        "short_rows": names([table.loc[n, "SR method"] for n in short], "") if short else "none",
+        "short_budgets": ", ".join(sorted({budget[n] for n in short})) if short else "none",
+        "short_cost": _cost(trained, short),
     }
 
 
 def _cost(trained: pd.DataFrame, short: list[str]) -> str:
     """How many times an MSE iteration of ours each shorter-trained row's iteration costs in this
-    build (its training speed against ours-mse's), as ": each iteration costs 3–5× one of ours"."""
+    build (its training speed against ours-mse's): "3–9×", "5×", or "not measured"."""
     speed = pd.to_numeric(trained.get("train samples/s", pd.Series(dtype=float)), errors="coerce")
     if "ours-mse" not in speed or missing(speed["ours-mse"]):
-        return ""
+        return "not measured"
     ratios = [speed["ours-mse"] / speed[n] for n in short if n in speed and not missing(speed[n]) and speed[n] > 0]
     if not ratios:
-        return ""
+        return "not measured"
     low, high = min(ratios), max(ratios)
-    spread = f"{low:.0f}×" if f"{low:.0f}" == f"{high:.0f}" else f"{low:.0f}–{high:.0f}×"
-    return f": each of their iterations costs {spread} one of ours (MSE) on this machine"
+    return f"{low:.0f}×" if f"{low:.0f}" == f"{high:.0f}" else f"{low:.0f}–{high:.0f}×"
 
 
 def _paired(per_plate: dict[str, pd.DataFrame], a: str, b: str, key: str = "psnr_y") -> dict | None:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from lpsr.metrics import contrast
 from lpsr.study.findings import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, claim
-from lpsr.study.text import number
+from lpsr.study.text import names, number
 from lpsr.training.runs import read_log
 
 
@@ -58,51 +58,42 @@ def dynamics_findings(
     weights_end: dict[str, float | None],
     diverged: dict[str, int | None] | None = None,
 ) -> dict[str, str]:
-    """Chapter 5's sentences (Markdown), keyed for myst-nb's glue, from each PECL run's contrast of
-    eq. 20 against MSE (`psnr_contrast`: iterations, values) and the w_pixel each learnable-weight
-    run ends at (`diverged`: the iteration where a run's loss diverged and the run ended): the
-    contrast's range at the first and last validation, how many runs end above MSE, the
-    validations, the final weights."""
-    runs = {name: (iterations, values) for name, (iterations, values) in contrasts.items() if len(values)}
-    ended = {
-        name: f"; its loss diverged at iteration {at:,}, where the run ended" if at else ""
-        for name, at in (diverged or {}).items()
-    }
-    weights = ", ".join(
-        f"{number(w, '.3f', absent='not logged')} ({name}{ended.get(name, '')})" for name, w in weights_end.items()
-    )
-    if not runs:
-        none = "no PECL run shares a validation with MSE"
-        return {
-            "first": none,
-            "last": "neither",
-            "above": "no PECL run is compared",
-            "validations": "none",
-            "weights": weights or "not measured",
-        }
-    iterations = next(iter(runs.values()))[0]
-    first = {name: values[0] for name, (_, values) in runs.items()}
-    final = {name: values[-1] for name, (_, values) in runs.items()}
-    low, high = min(first.values()), max(first.values())
-    if number(low, "+.3f") == number(high, "+.3f"):
-        first_text = f"(iteration {iterations[0]:,}) the contrast is {number(low, '+.3f')} for every run"
-    else:
-        first_text = (
-            f"(iteration {iterations[0]:,}) the contrast ranges from {number(low, '+.3f')} to {number(high, '+.3f')}"
-        )
-    lowest, highest = min(final, key=final.get), max(final, key=final.get)
-    if number(final[lowest], "+.3f") == number(final[highest], "+.3f"):
-        last_text = f"(iteration {iterations[-1]:,}) it is {number(final[lowest], '+.3f')} for every run"
-    else:
-        last_text = f"(iteration {iterations[-1]:,}) from {number(final[lowest], '+.3f')} ({lowest}) to {number(final[highest], '+.3f')} ({highest})"
-    above, level = sum(v > 0 for v in final.values()), sum(v == 0 for v in final.values())
-    above_text = f"{above} of {len(final)} PECL runs end above MSE on validation PSNR" + (
-        f" ({level} level with it)" if level else ""
-    )
+    """The values chapter 5 glues into its closing paragraphs, by glue key, from each PECL run's
+    contrast of eq. 20 against MSE (`psnr_contrast`: iterations, values), the w_pixel each
+    learnable-weight run ends at and the iteration where a run's loss diverged and the run ended
+    (`diverged`): the first and last validation (`first_iteration`, `last_iteration`), the
+    contrast's range at each (`first_contrast`, `last_contrast`), the runs ending above MSE
+    (`runs_above`, "2 of 5") and level with it (`runs_level`), every validation (`validations`),
+    the final weights (`weights`) and the runs that diverged (`weights_diverged`)."""
+    runs = {name: values for name, (_, values) in contrasts.items() if len(values)}
+    iterations = next((its for its, values in contrasts.values() if len(values)), [])
+    final = [values[-1] for values in runs.values()]
+    level = sum(v == 0 for v in final)
+    weights = [f"{number(w, '.3f', absent='not logged')} ({name})" for name, w in weights_end.items()]
+    ended = [f"{name} at iteration {at:,}" for name, at in (diverged or {}).items() if at]
     return {
-        "first": first_text,
-        "last": last_text,
-        "above": above_text,
-        "validations": ", ".join(str(i) for i in iterations),
-        "weights": weights or "not measured (no learnable-weight run)",
+        "first_iteration": f"{iterations[0]:,}" if runs else "none",
+        "first_contrast": _contrast_range({name: values[0] for name, values in runs.items()}, named=False),
+        "last_iteration": f"{iterations[-1]:,}" if runs else "none",
+        "last_contrast": _contrast_range({name: values[-1] for name, values in runs.items()}, named=True),
+        "runs_above": f"{sum(v > 0 for v in final)} of {len(final)}" if runs else "no",
+        "runs_level": f"{level}" if level else "none",
+        "validations": ", ".join(str(i) for i in iterations) or "none",
+        "weights": ", ".join(weights) or "not measured",
+        "weights_diverged": names(ended, style="") if ended else "none",
     }
+
+
+def _contrast_range(contrast: dict[str, float], named: bool) -> str:
+    """The runs' contrasts at one validation as chapter 5 writes them: "between -0.020 and +0.010"
+    (`named`: each end with its run), "+0.000 for every run" when they agree to three decimals,
+    "not measured" without a run."""
+    if not contrast:
+        return "not measured"
+    lowest, highest = min(contrast, key=contrast.get), max(contrast, key=contrast.get)
+    low, high = number(contrast[lowest], "+.3f"), number(contrast[highest], "+.3f")
+    if low == high:
+        return f"{low} for every run"
+    if named:
+        return f"between {low} ({lowest}) and {high} ({highest})"
+    return f"between {low} and {high}"

@@ -15,24 +15,25 @@ from lpsr.study.text import leaders, names, number, results_table
 from lpsr.training.runs import read_log
 
 
-def worked_step_findings(worked: pd.DataFrame) -> dict[str, str]:
-    """Chapter 2's sentences on one batch (Markdown), keyed for myst-nb's glue, from its table of
-    `lpsr.losses.pecl.contrastive_step` per reading (rows; columns D, dterm/dD, D after one step):
-    D, where one step down the `positive` and the paper's term moves it, and the paper term's slope."""
-
-    def step(reading: str) -> str:
-        before, after = (number(worked.loc[reading, key], ".3f") for key in ("D", "D after one step"))
-        if after == before:
-            return f"leaves it at {after} (a change below 0.001)"
-        away = " (**away** from HR)" if float(after) > float(before) else ""
-        return f"moves it to {after}{away}"
-
-    return {
+def one_step_distances(worked: pd.DataFrame) -> dict[str, str]:
+    """The numbers chapter 2 glues under its worked batch, keyed for myst-nb's glue, from its table
+    of `lpsr.losses.pecl.contrastive_step` per reading (rows; columns D, dterm/dD, D after one
+    step): D, the paper term's slope, and for the `positive` and the paper's term D after one step
+    down it with the way that step moves SR ("closer to HR", "**away** from HR", or "no change at
+    three decimals")."""
+    values = {
         "d": number(worked.loc["positive", "D"], ".3f"),
-        "positive_step": step("positive"),
         "paper_slope": number(worked.loc["paper", "dterm/dD"], "+.2f"),
-        "paper_step": step("paper"),
     }
+    for reading in ("positive", "paper"):
+        before, after = (number(worked.loc[reading, key], ".3f") for key in ("D", "D after one step"))
+        values[f"{reading}_after"] = after
+        values[f"{reading}_direction"] = (
+            "no change at three decimals"
+            if after == before
+            else ("**away** from HR" if float(after) > float(before) else "closer to HR")
+        )
+    return values
 
 
 def readings_table(summaries: list[dict], dynamics: dict[str, dict], diverged: dict[str, int]) -> pd.DataFrame:
@@ -48,7 +49,7 @@ def readings_table(summaries: list[dict], dynamics: dict[str, dict], diverged: d
     return table
 
 
-def readings_findings(
+def readings_results(
     tests: dict[str, dict],
     dynamics: dict[str, dict],
     val: dict[str, float],
@@ -56,11 +57,13 @@ def readings_findings(
     diverged: dict[str, int],
     headline: dict = PECL_HEADLINE["loss"],
 ) -> dict[str, str]:
-    """Chapter 2's closing sentences (Markdown), keyed for myst-nb's glue, from the test summaries of
-    bicubic and each variant (by name), each run's last loss terms (`loss_dynamics`), its best
-    validation PSNR-Y, its configuration and where a run diverged: D and w_pixel at the end of the
-    two learnable-weight runs (`LEARNABLE_VARIANTS`), test PSNR-Y, which PECL variant validation
-    picks (ties named together) and whether the headline setting is that variant's."""
+    """The numbers and names chapter 2 glues into its closing paragraphs, keyed for myst-nb's glue,
+    from the test summaries of bicubic and each variant (by name), each run's last loss terms
+    (`loss_dynamics`), its best validation PSNR-Y, its configuration and where a run diverged: D and
+    w_pixel at the end of the two learnable-weight runs (`LEARNABLE_VARIANTS`), the test plates and
+    PSNR-Y, the runs that diverged with the iteration ("none"), the PECL variant validation picks
+    (ties named together) with its validation PSNR-Y and that of MSE, the headline setting and
+    whether it "is", "is not" or "cannot be checked against" that variant's."""
     positive, paper = LEARNABLE_VARIANTS
 
     def psnr_y(name: str) -> str:
@@ -71,22 +74,6 @@ def readings_findings(
 
     pecl = {name: val.get(name) for name, config in configs.items() if config.loss.name == "pecl"}
     top = leaders(pecl)
-    if not top:
-        best, match = "no variant: none finished", "which no PECL variant trained here can be checked against"
-    else:
-        tied = ", tied" if len(top) > 1 else ""
-        mse = number(val.get("MSE"), unit=" dB")
-        best = f"{names(top)}{tied} ({number(pecl[top[0]], unit=' dB')}; MSE alone: {mse})"
-        same = [n for n in top if all(getattr(configs[n].loss, k) == v for k, v in headline.items())]
-        match = (
-            "the setting of that variant"
-            if same
-            else "which is not that variant on this run: the headline was fixed from the `cpu` profile on ccpd-mini"
-        )
-    broke = " ".join(
-        f"*{name}* diverged at iteration {it} (its loss exploded; the run ends there and is scored on the checkpoint validation selected before)."
-        for name, it in diverged.items()
-    )
     return {
         "d_positive": last(positive, "distance"),
         "d_paper": last(paper, "distance"),
@@ -97,11 +84,24 @@ def readings_findings(
         "psnr_positive": psnr_y(positive),
         "psnr_paper": psnr_y(paper),
         "psnr_bicubic": psnr_y("bicubic"),
-        "diverged": broke or "No run diverged.",
-        "best_pecl": best,
+        "diverged": names([f"*{name}* at iteration {it:,}" for name, it in diverged.items()], "")
+        if diverged
+        else "none",
+        "best_pecl": names(top) + (", tied" if len(top) > 1 else "") if top else "no variant (none finished)",
+        "best_pecl_psnr": number(pecl[top[0]] if top else None, unit=" dB"),
+        "val_mse": number(val.get("MSE"), unit=" dB"),
         "headline": ", ".join(f"{k} = {v}" for k, v in headline.items()),
-        "headline_match": match,
+        "headline_match": _headline_match(top, configs, headline),
     }
+
+
+def _headline_match(top: list[str], configs: dict[str, RunConfig], headline: dict) -> str:
+    """Whether the headline setting "is", "is not" or "cannot be checked against" the setting of
+    the PECL variant validation picks (`top`: the leaders, more than one when they tie)."""
+    if not top:
+        return "cannot be checked against"
+    same = any(all(getattr(configs[n].loss, k) == v for k, v in headline.items()) for n in top)
+    return "is" if same else "is not"
 
 
 def parameter_table(parameters: dict[str, int]) -> pd.DataFrame:

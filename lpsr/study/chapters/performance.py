@@ -8,7 +8,7 @@ import pandas as pd
 
 from lpsr.models import count_flops, count_parameters
 from lpsr.study.experiments import METHODS, Scored
-from lpsr.study.text import index_in_corner, missing, number
+from lpsr.study.text import index_in_corner, leaders, missing, names, number
 from lpsr.training.runs import run_summary
 
 
@@ -59,34 +59,41 @@ def performance_table(performance: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def performance_findings(performance: pd.DataFrame, paper_iterations: int, paper_batch: int) -> dict[str, str]:
-    """Chapter 8's sentences (Markdown), keyed for myst-nb's glue, from its table of cost and speed
-    (one row per method, named by its Table 1 label): the slowest and fastest training throughput,
-    and what the paper's model costs per patch and would take at the paper's budget on this machine."""
+def performance_numbers(performance: pd.DataFrame, paper_iterations: int, paper_batch: int) -> dict[str, str]:
+    """What chapter 8's closing paragraph glues, from its table of cost and speed (one row per
+    method, named by its Table 1 label): the slowest and the fastest training throughput with the
+    methods at each (`slowest_speed`, `slowest`, `fastest_speed`, `fastest`), and the paper's model
+    (`_model_numbers`)."""
     speed = performance["train samples/s (this machine)"].dropna() if len(performance) else pd.Series(dtype=float)
-    if speed.empty:
-        training = "was not measured: no method here was trained"
-    elif number(speed.min(), ".1f") == number(speed.max(), ".1f"):
-        training = f"runs at {number(speed.min(), '.1f')} samples/s for every method trained ({', '.join(speed.index)})"
-    else:
-        slowest, fastest = speed.idxmin(), speed.idxmax()
-        training = f"runs from {number(speed[slowest], '.1f')} samples/s ({slowest}) to {number(speed[fastest], '.1f')} samples/s ({fastest})"
+    return {
+        **_speed_end(speed.to_dict(), "slowest", highest=False),
+        **_speed_end(speed.to_dict(), "fastest", highest=True),
+        **_model_numbers(performance, paper_iterations, paper_batch),
+    }
+
+
+def _speed_end(speeds: dict, end: str, highest: bool) -> dict[str, str]:
+    """The highest or lowest training throughput to one decimal (`<end>_speed`) and the methods
+    that reach it, ties named together (`<end>`)."""
+    at = leaders(speeds, ".1f", highest)
+    return {
+        f"{end}_speed": number(speeds[at[0]] if at else None, ".1f", " samples/s"),
+        end: names(at, style="") if at else "no method trained",
+    }
+
+
+def _model_numbers(performance: pd.DataFrame, paper_iterations: int, paper_batch: int) -> dict[str, str]:
+    """The paper's model (Ours (MSE)) in chapter 8's table: its GFLOP per patch, inference
+    throughput, the paper's budget in PFLOP, this machine's training throughput, and the days that
+    budget would take at it; each "not measured" where the model or its throughput is not."""
     ours = METHODS["ours-mse"].label
-    if ours not in performance.index:
-        model = "The paper's model is not among the methods measured here."
-    else:
-        row = performance.loc[ours]
-        model = (
-            f"The paper's model costs {number(row['GFLOP per 8×8→64×64 forward'])} GFLOP per patch and scores "
-            f"{number(row['infer plates/s (this machine)'], '.1f')} whole plates/s; the paper's budget is "
-            f"{number(row['paper budget, PFLOP (model only)'], ',.0f')} PFLOP of training arithmetic for it alone"
-        )
-        per_s = row["train samples/s (this machine)"]
-        if missing(per_s) or not per_s > 0:
-            model += " (its training throughput was not measured here, so no duration is given)."
-        else:
-            days = paper_iterations * paper_batch / per_s / 86400
-            model += (
-                f", which at this machine's {number(per_s, '.0f')} samples/s would take {number(days, ',.0f')} days."
-            )
-    return {"training": training, "paper_model": model}
+    row = performance.loc[ours] if ours in performance.index else pd.Series(dtype=float)
+    per_s = row.get("train samples/s (this machine)")
+    measured = not missing(per_s) and per_s > 0
+    return {
+        "model_gflop": number(row.get("GFLOP per 8×8→64×64 forward"), unit=" GFLOP"),
+        "model_plates": number(row.get("infer plates/s (this machine)"), ".1f", " whole plates/s"),
+        "model_pflop": number(row.get("paper budget, PFLOP (model only)"), ",.0f", " PFLOP"),
+        "model_speed": number(per_s if measured else None, ".0f", " samples/s"),
+        "model_days": number(paper_iterations * paper_batch / per_s / 86400 if measured else None, ",.0f", " days"),
+    }
