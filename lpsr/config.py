@@ -30,6 +30,7 @@ DISTANCES = ("l1", "l2")  # loss.distance
 READINGS = ("paper", "positive", "positive-linear")  # loss.reading
 WEIGHTINGS = ("fixed", "paper", "uncertainty")  # loss.weighting
 INITS = ("imagenet", "path", "random", "plates")  # loss.encoder_init
+ENCODER_PLATES = ("all", "subset")  # loss.encoder_plates: the train plates a "plates" encoder is pretrained on
 GAN_SELECTS = ("gan", "any")  # loss.gan_select: the best val checkpoint of the GAN phase, or of the whole run
 
 
@@ -69,6 +70,9 @@ class LossConfig:
     encoder_path: str | None = None  # weights file for "imagenet" (optional), "path" and "plates" (optional)
     trainable: bool = False  # train the Siamese encoder with the SR model (default: frozen)
     encoder_iterations: int = 600  # pretraining iterations of the "plates" encoder (lpsr encoder pretrain)
+    # the train plates a "plates" encoder is pretrained on: "all" of them, or the run's own
+    # data.train_plates subset (the same nested, seeded plates the SR model trains on)
+    encoder_plates: str = "all"
     gan_start: float = 0.5  # esrgan: share of the iterations trained PSNR-first (L1) before the GAN phase
     gan_lr: float = 1e-4  # esrgan: the discriminator's Adam lr
     gan_select: str = (
@@ -341,6 +345,7 @@ def _loss_rules(loss: LossConfig) -> dict[str, tuple]:
             "a weights file when loss.encoder_init is path",
         ),
         "loss.encoder_iterations": _at_least(1),
+        "loss.encoder_plates": _one_of(ENCODER_PLATES),
         "loss.gan_start": ((lambda value: 0 <= value < 1), "in [0, 1) with loss.gan_select gan (1 leaves no GAN phase)")
         if gan_phase
         else _SHARE,

@@ -246,3 +246,20 @@ def test_building_a_loss_trains_nothing_it_loads_the_reader_it_is_handed(tmp_pat
         build_loss(config)
     assert not (tmp_path / "cache").exists()  # no pretraining started, nothing cached
     assert build_loss(load_config("smoke", overrides=["loss.name=pecl", "loss.encoder_init=random"])).encoder
+
+
+def test_an_encoder_pretrained_on_a_subset_is_keyed_apart_and_reads_only_its_plates(pretrained, tmp_path):
+    from lpsr.config import load_config
+    from lpsr.training.encoder_pretraining import plate_encoder_for
+
+    root, out_dir, _ = pretrained
+    assert plate_encoder_path(root, **FAST, train_plates=0, subset_seed=3) == out_dir  # 0: every plate, as before
+    subset_dir = plate_encoder_path(root, **FAST, train_plates=20)
+    assert subset_dir not in (out_dir, plate_encoder_path(root, **FAST, train_plates=20, subset_seed=1))
+    path = pretrain_plate_encoder(root, tmp_path / "subset", progress=False, **FAST, train_plates=20)
+    meta = torch.load(path, weights_only=True)["meta"]
+    assert meta["train_plates"] == 20
+    config = load_config("smoke", overrides=["loss.name=pecl", "data.train_plates=20"])
+    everyone = plate_encoder_for(config, root).parent  # the default: every train plate, whatever the run's
+    config.loss.encoder_plates = "subset"
+    assert plate_encoder_for(config, root).parent not in (everyone, out_dir)

@@ -712,3 +712,63 @@ def weight_figure(frame: pd.DataFrame):
     axes[0].legend(title="distance")
     fig.tight_layout()
     return fig
+
+
+def data_scale_figure(frame: pd.DataFrame):
+    """Chapter 10 in the style of chapter 9's budget figure: test PSNR-Y against the train plates
+    (log axis) for each loss, the 95% interval of the median as a band (top), and each PECL loss's
+    paired difference to MSE at every size with its interval (bottom)."""
+    fig, axes = plt.subplots(2, 1, figsize=(PAGE_WIDTH, 6.0), sharex=True)
+    scored = frame.dropna(subset=["psnr_y_median", "plates"])
+    for (loss, group), colour in zip(scored.groupby("loss", sort=False), ("tab:blue", "tab:orange", "tab:green")):
+        group = group.sort_values("plates")
+        axes[0].plot(group["plates"], group["psnr_y_median"], marker="o", color=colour, label=loss)
+        axes[0].fill_between(group["plates"], group["psnr_y_ci_low"], group["psnr_y_ci_high"], color=colour, alpha=0.2)
+        paired = group.dropna(subset=["diff_psnr_y"]) if "diff_psnr_y" in group else group.iloc[:0]
+        if len(paired):
+            axes[1].errorbar(
+                paired["plates"],
+                paired["diff_psnr_y"],
+                yerr=[paired["diff_psnr_y"] - paired["diff_ci_low"], paired["diff_ci_high"] - paired["diff_psnr_y"]],
+                marker="o",
+                color=colour,
+                capsize=4,
+                label=f"{loss} − MSE",
+            )
+    axes[1].axhline(0, color="black", lw=0.8)
+    sizes = sorted(scored["plates"].unique())
+    for ax, title in zip(axes, ("test PSNR-Y (dB), median [95% CI]", "paired difference to MSE, test PSNR-Y (dB)")):
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [f"{int(p):,}" for p in sizes])
+        ax.minorticks_off()
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[1].set_xlabel("train plates")
+    fig.tight_layout()
+    return fig
+
+
+def scale_fit_figure(frame: pd.DataFrame, fit: dict):
+    """Each loss's test PSNR-Y medians against the train plates (log axis) with its fitted line
+    a + b log10(plates) carried to `fit["target"]` plates, the 95% band of the bootstrap refits
+    around it, and the measured range shaded apart from the extrapolated one."""
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
+    scored = frame.dropna(subset=["psnr_y_median", "plates"])
+    grid = np.logspace(np.log10(max(1.0, scored["plates"].min())), np.log10(fit["target"]), 60)
+    for (loss, group), colour in zip(scored.groupby("loss", sort=False), ("tab:blue", "tab:orange", "tab:green")):
+        ax.plot(group["plates"], group["psnr_y_median"], "o", color=colour, label=loss)
+        line = fit["fits"].get(loss)
+        if line is None:
+            continue
+        ax.plot(grid, line["intercept"] + line["slope"] * np.log10(grid), color=colour, lw=1.2)
+        band = line["boot"][:, 1:2] + line["boot"][:, 0:1] * np.log10(grid)[None, :]
+        ax.fill_between(grid, *np.percentile(band, [2.5, 97.5], axis=0), color=colour, alpha=0.15)
+    ax.axvspan(scored["plates"].max(), fit["target"], color="grey", alpha=0.08, label="extrapolated")
+    ax.set_xscale("log")
+    ax.set_xlabel("train plates")
+    ax.set_ylabel("test PSNR-Y (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

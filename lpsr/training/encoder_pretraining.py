@@ -27,6 +27,7 @@ from lpsr.data.plates import (
     hash_frames,
     list_frames,
     load_plates,
+    nested_subset,
 )
 from lpsr.files import checkpoint_bytes, write_atomic
 from lpsr.losses import TrainingLoss, build_loss
@@ -61,6 +62,8 @@ def plate_encoder_for(config, root: str | Path, progress: bool = True) -> Path |
     ):
         return loss.encoder_path
     settings = {"iterations": loss.encoder_iterations, "seed": config.train.seed}
+    if loss.encoder_plates == "subset":
+        settings |= {"train_plates": config.data.train_plates, "subset_seed": config.data.subset_seed}
     out = plate_encoder_path(root, kernels=config.train.cpu_kernels, **settings)
     return pretrain_plate_encoder(root, out, progress=progress, **settings)
 
@@ -116,6 +119,8 @@ def _settings(**overrides) -> dict:
         raise TypeError(f"unknown pretraining settings {unknown}: choose from {names}")
     settings = {n: parameters[n].default for n in names} | overrides
     settings["size"] = [int(s) for s in settings["size"]]
+    if not settings["train_plates"]:  # every train plate: keyed as encoders were before subsets existed
+        del settings["train_plates"], settings["subset_seed"]
     return settings
 
 
@@ -143,9 +148,13 @@ def pretrain_plate_encoder(
     lr: float = 1e-3,
     seed: int = 0,
     size: tuple[int, int] = (48, 144),
+    train_plates: int = 0,
+    subset_seed: int = 0,
     progress: bool = True,
 ) -> Path:
-    """Train a ResNet-18 trunk to read the HR train plates of `root`; return `out_dir/encoder.pt`.
+    """Train a ResNet-18 trunk to read the HR train plates of `root` (`train_plates` of them, the
+    nested subset of `subset_seed` as lpsr.data.plates.nested_subset ranks them; 0: all); return
+    `out_dir/encoder.pt`.
 
     Plates (HR, rectified, as `load_plates` makes them) are resized to `size` = (h, w); 8
     classifiers on the flattened last feature map read one position each (province, letter,
@@ -168,15 +177,10 @@ def pretrain_plate_encoder(
     (`loss.encoder_path`).
     """
     out_dir = Path(out_dir)
-    settings = _settings(iterations=iterations, batch_size=batch_size, lr=lr, seed=seed, size=tuple(size))
+    given = {"iterations": iterations, "batch_size": batch_size, "lr": lr, "seed": seed, "size": tuple(size)}
+    settings = _settings(**given, train_plates=train_plates, subset_seed=subset_seed)
     done_file, encoder_file = out_dir / "done.json", out_dir / ENCODER_FILE
-    if done_file.is_file() and encoder_file.is_file():
-        done = json.loads(done_file.read_text(encoding="utf-8"))
-        if done.get("settings") != settings:
-            raise ValueError(
-                f"{out_dir} holds an encoder pretrained with {done.get('settings')}, not {settings}: "
-                f"use another out_dir (see plate_encoder_path) or delete it"
-            )
+    if _pretrained(out_dir, settings):
         return encoder_file
     reader, meta, losses = _pretrain(root, settings, progress)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -193,6 +197,21 @@ def pretrain_plate_encoder(
     return encoder_file
 
 
+def _pretrained(out_dir: Path, settings: dict) -> bool:
+    """Whether `out_dir` holds a finished pretraining (its `done.json` and weights); a ValueError
+    if it was made with other settings."""
+    done_file = out_dir / "done.json"
+    if not (done_file.is_file() and (out_dir / ENCODER_FILE).is_file()):
+        return False
+    done = json.loads(done_file.read_text(encoding="utf-8"))
+    if done.get("settings") != settings:
+        raise ValueError(
+            f"{out_dir} holds an encoder pretrained with {done.get('settings')}, not {settings}: "
+            f"use another out_dir (see plate_encoder_path) or delete it"
+        )
+    return True
+
+
 def _pretrain(root: str | Path, settings: dict, progress: bool) -> tuple[PlateClassifier, dict, list[float]]:
     """The trained reader, what its file records of it, and the loss of every iteration."""
     iterations, batch_size, lr, seed = (settings[k] for k in ("iterations", "batch_size", "lr", "seed"))
@@ -202,6 +221,7 @@ def _pretrain(root: str | Path, settings: dict, progress: bool) -> tuple[PlateCl
     if not has_split(root, "val"):
         raise DataError(f"{root} has no val split (splits/val.txt or val/): the encoder is evaluated on it")
     train_plates = load_plates(root, "train", PlateProtocol(), progress=progress)
+    train_plates = nested_subset(train_plates, settings.get("train_plates", 0), settings.get("subset_seed", 0))
     val_plates = load_plates(root, "val", PlateProtocol(), progress=progress)
     size = tuple(settings["size"])
     train_images, train_labels = _resize_plates(train_plates.hr, size), plate_labels(train_plates.texts)
