@@ -65,7 +65,10 @@ def test_parallel_lines_meet_nowhere_and_a_widening_gap_is_not_reproduced(tmp_pa
     frame = _sweep(tmp_path, {"MSE": 1.0, "PECL": 1.0})
     fit = scale_fit(frame, tmp_path, resamples=50)
     found = scale_numbers(frame, fit, frame.iloc[:0].assign(seed=[]), frame.iloc[:0])
-    assert found["pecl_cross"] == "nowhere above one plate" and found["pecl_move"] == "does not move beyond its two intervals"
+    assert (
+        found["pecl_cross"] == "nowhere above one plate"
+        and found["pecl_move"] == "does not move beyond its two intervals"
+    )
     assert scale_claims(frame, "c")[0]["verdict"] == "inconclusive"
     (tmp_path / "falling").mkdir()
     falling = _sweep(tmp_path / "falling", {"MSE": 2.0, "PECL": 1.0})
