@@ -41,7 +41,9 @@ def test_smoke_book_builds(tmp_path, synthetic_root, smoke_runs, shared_data):
     ablation = pd.read_csv(tmp_path / "build" / "results" / "ablation-smoke" / "ablation.csv", index_col="name")
     assert ablation["val_psnr_y"].notna().all()  # the variant set against MSE is chosen on these
     assert "real 94×24 crops" in (html / "notebooks" / "07_beyond.html").read_text(encoding="utf-8")
-    budget = (html / "notebooks" / "09_budget.html").read_text(encoding="utf-8")
+    budget = " ".join(
+        re.sub(r"<[^>]+>", "", (html / "notebooks" / "09_budget.html").read_text(encoding="utf-8")).split()
+    )  # text, glue spans dropped
     assert "The contrastive weight" in budget and "Validation selects L" in budget  # the weight sweep, its verdict
     assert "At its best contrastive weight" in findings
     if not Path("/usr/bin/chromium").is_file():
