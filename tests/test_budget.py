@@ -7,11 +7,15 @@ import pandas as pd
 
 from lpsr.study.chapters.budget import (
     BUDGETS,
+    EUCLIDEAN_LAST_BUDGET,
+    PAPER_PATCHES,
     budget_claims,
     budget_configs,
+    budget_fit,
     budget_numbers,
     budget_table,
     chosen_schedule,
+    fit_numbers,
     gap_trend,
     mse_plateau,
     schedule_numbers,
@@ -20,13 +24,14 @@ from lpsr.study.chapters.budget import (
     weight_numbers,
     weight_table,
 )
-from lpsr.study.experiments import method_config, sweep_configs
+from lpsr.study.experiments import EUCLIDEAN_LABEL, method_config, sweep_configs
 from lpsr.study.findings import NOT_TESTABLE
 from lpsr.study.plotting import budget_figure
 
 
-def _frame(mse_val, gaps, its=(1000, 2000, 4000, 8000)):
-    """Budget rows as `budget_sweep` returns them: MSE validation scores, PECL paired gaps (median, low, high)."""
+def _frame(mse_val, gaps, its=(1000, 2000, 4000, 8000), l2_gaps=()):
+    """Budget rows as `budget_sweep` returns them: MSE validation scores, PECL paired gaps (median,
+    low, high), and the Euclidean variant's paired gaps at the first len(l2_gaps) budgets."""
     rows = []
     for k, (it, val, (d, lo, hi)) in enumerate(zip(its, mse_val, gaps)):
         base = {
@@ -51,12 +56,30 @@ def _frame(mse_val, gaps, its=(1000, 2000, 4000, 8000)):
                 "diff_ci_high": hi,
             }
         )
+        if k < len(l2_gaps):
+            d, lo, hi = l2_gaps[k]
+            rows.append(
+                {
+                    "name": f"pecl-l2-w0.03-{it}",
+                    "loss": EUCLIDEAN_LABEL,
+                    "val_psnr_y": val + d,
+                    **base,
+                    "diff_psnr_y": d,
+                    "diff_ci_low": lo,
+                    "diff_ci_high": hi,
+                }
+            )
     return pd.DataFrame(rows).set_index("name")
 
 
 def test_budget_runs_share_a_wsd_schedule_and_cosine_runs_are_table_1s():
     configs = budget_configs("cpu", None, budgets=(4000, 1000, 2000, 8000), schedule="wsd")
-    assert list(configs) == [f"{m}-{it}" for it in BUDGETS["cpu"] for m in ("ours-mse", "ours-pecl")]  # shortest first
+    traced = [
+        ("ours-mse", "ours-pecl", "pecl-l2-w0.03") if it <= 4000 else ("ours-mse", "ours-pecl") for it in BUDGETS["cpu"]
+    ]
+    assert list(configs) == [
+        f"{m}-{it}" for it, losses in zip(BUDGETS["cpu"], traced) for m in losses
+    ]  # shortest first
     assert {c.train.schedule for c in configs.values()} == {"wsd"}
     assert configs["ours-pecl-8000"].train.iterations == 8000 and configs["ours-pecl-8000"].loss.name == "pecl"
     assert configs["ours-pecl-8000"].train.stable_until() == 6400
@@ -81,10 +104,12 @@ def test_schedule_numbers_say_whether_the_shared_schedule_selects_the_cosine_sco
             }
         ]
     )
-    assert chosen_schedule(same) == "cosine"  # one loss checked is not both
+    assert chosen_schedule(same) == "cosine"  # one loss checked is not every loss
     both = pd.concat([same, same.assign(loss="PECL")])
-    assert chosen_schedule(both) == "wsd" and chosen_schedule(both, "cosine") == "cosine"
-    found = schedule_numbers(both, "wsd")
+    assert chosen_schedule(both) == "cosine"  # nor are two of the three
+    every = pd.concat([both, same.assign(loss=EUCLIDEAN_LABEL, val_wsd=21.1)])
+    assert chosen_schedule(every) == "wsd" and chosen_schedule(every, "cosine") == "cosine"
+    found = schedule_numbers(every, "wsd")
     assert found["check_iterations"] == "1,000" and found["same_db"] == "0.15"
     assert [found[f"mse_{k}"] for k in ("val_wsd", "val_cosine", "test_diff", "compared")] == [
         "21.30",
@@ -92,10 +117,10 @@ def test_schedule_numbers_say_whether_the_shared_schedule_selects_the_cosine_sco
         "+0.05 dB [-0.02, +0.11]",
         "the shared-schedule run did not diverge",
     ]
-    assert found["pecl_val_wsd"] == "21.30"
+    assert found["pecl_val_wsd"] == "21.30" and found["l2_val_wsd"] == "21.10"
     assert (found["schedule_apart"], found["schedule_selects"]) == ("neither loss", "selects")
     assert found["schedule_reason"] == "as the check allows"
-    assert schedule_numbers(both, "cosine")["schedule_reason"].startswith("as the chapter's `schedule` parameter asks")
+    assert schedule_numbers(every, "cosine")["schedule_reason"].startswith("as the chapter's `schedule` parameter asks")
     # the numbers measured on ccpd-mini at `cpu` (fp32): MSE apart on validation, PECL's wsd run diverged
     measured = pd.DataFrame(
         [
@@ -183,12 +208,17 @@ def test_budget_numbers_and_table_say_what_the_numbers_say():
         "from 1,000 to 2,000 iterations it holds, from 2,000 to 4,000 iterations it holds,"
         " from 4,000 to 8,000 iterations it holds"
     )  # -0.5 is the end of both intervals at 4,000 and 8,000: they touch, so it holds
-    assert found["plateau"] == "none measured (it still gains at the largest budget)" and found["plateau_db"] == "0.15"
+    assert (
+        found["plateau"]
+        == ("none measured; it still gains +0.91 dB from 4,000 to 8,000 iterations, the last doubling measured")
+        and found["plateau_db"] == "0.15"
+    )
     assert budget_numbers(_frame([21.0, 22.5, 23.6, 23.7], [(-1, -1.2, -0.8)] * 4))["plateau"] == "4,000 iterations"
     falls = budget_numbers(_frame([21, 22], [(-0.3, -0.5, -0.1), (-1, -1.2, -0.8)], its=(1000, 2000)))
     assert falls["trend"] == "falls" and falls["steps"] == "from 1,000 to 2,000 iterations it falls"
     once = budget_numbers(_frame([21], [(-0.3, -0.5, -0.1)], its=(1000,)).assign(schedule="cosine", trained=1000))
     assert once["steps"] == "not measured" and once["trend"] == "holds"  # a single budget: nothing to move
+    assert once["plateau"] == "none measured (no doubling of the budget measured)"
     assert once["schedule"].startswith("as a separate run") and once["trained_against"] == "the same as separate runs"
     assert (found["mse_first"], found["mse_last"]) == ("21.23 dB", "24.51 dB")
     frame.loc["ours-pecl-8000", ["diff_psnr_y", "diff_ci_low", "diff_ci_high"]] = np.nan  # a run that did not finish
@@ -199,6 +229,67 @@ def test_budget_numbers_and_table_say_what_the_numbers_say():
         table.loc[("PECL", "1,000"), "PECL − MSE, test PSNR-Y (dB) [95% CI]"] == "-1.2 [-1.4, -1.0]"
     )  # one significant digit of the 0.4-wide interval
     assert table.loc[("MSE", "8,000"), "patches seen"] == "128,000" and "nan" not in table.to_string()
+
+
+def test_the_euclidean_variant_is_traced_to_its_last_budget_on_the_weight_sweeps_runs():
+    configs = budget_configs("cpu", None)
+    traced = [name for name in configs if name.startswith("pecl-l2-w0.03-")]
+    assert traced == [f"pecl-l2-w0.03-{it}" for it in BUDGETS["cpu"] if it <= EUCLIDEAN_LAST_BUDGET["cpu"]]
+    assert len(traced) == 3 and configs["pecl-l2-w0.03-4000"].train.iterations == 4000
+    assert (configs["pecl-l2-w0.03-4000"].loss.distance, configs["pecl-l2-w0.03-4000"].loss.w_pixel) == ("l2", 0.97)
+    assert configs["pecl-l2-w0.03-1000"].run_id() == weight_configs("cpu", None)["pecl-l2-w0.03"].run_id()
+    frame = _frame(
+        [21.0, 22.0, 23.0, 23.5],
+        [(-1.2, -1.4, -1.0)] * 4,
+        l2_gaps=[(0.1, 0.05, 0.15), (0.3, 0.25, 0.35), (0.05, 0.0, 0.1)],
+    )
+    found = budget_numbers(frame)
+    assert found["l2_last_budget"] == "4,000" and found["last_budget"] == "8,000"
+    assert (found["l2_gap_first"], found["l2_gap_last"]) == ("+0.10 dB [+0.05, +0.15]", "+0.05 dB [+0.00, +0.10]")
+    assert found["l2_trend"] == "holds" and found["trend"] == "holds"  # each loss's own ends: the intervals overlap
+    assert found["l2_steps"] == "from 1,000 to 2,000 iterations it rises, from 2,000 to 4,000 iterations it falls"
+    assert budget_table(frame).loc[(EUCLIDEAN_LABEL, "2,000"), "PECL − MSE, test PSNR-Y (dB) [95% CI]"] == (
+        "+0.3 [+0.2, +0.3]"
+    )
+    none = budget_numbers(_frame([21.0, 22.0], [(-1.2, -1.4, -1.0)] * 2, its=(1000, 2000)))
+    assert (none["l2_last_budget"], none["l2_gap_first"], none["l2_trend"]) == ("no budget", "not measured", "holds")
+
+
+def _scored(tmp_path, gains: dict[str, float], its=(1000, 2000, 4000, 8000), n=30):
+    """Budget rows with per-plate test scores in `tmp_path/<name>/`: each loss's PSNR-Y rises by
+    gains[loss] dB per tenfold patches seen over a shared per-plate base, 0.5 dB under MSE's at 16k."""
+    base = np.random.default_rng(0).normal(20, 2, n)
+    rows = []
+    for prefix, loss in (("ours-mse", "MSE"), ("ours-pecl", "PECL"), ("pecl-l2-w0.03", EUCLIDEAN_LABEL)):
+        for it in its:
+            name, patches = f"{prefix}-{it}", it * 16
+            scores = base + gains[loss] * np.log10(patches / 16_000) + (0 if loss == "MSE" else -0.5)
+            (tmp_path / name).mkdir()
+            pd.DataFrame({"psnr_y": scores}).to_csv(tmp_path / name / "per_plate.csv", index=False)
+            rows.append({"name": name, "loss": loss, "iterations": it, "patches": patches, "diverged": None})
+            rows[-1]["psnr_y_median"] = np.median(scores)
+    return pd.DataFrame(rows).set_index("name")
+
+
+def test_the_budget_fit_carries_each_loss_to_the_papers_budget_and_leaves_diverged_runs_out(tmp_path):
+    frame = _scored(tmp_path, {"MSE": 1.0, "PECL": 1.0, EUCLIDEAN_LABEL: 2.0})
+    fit = budget_fit(frame, tmp_path, resamples=100)
+    assert fit["target"] == PAPER_PATCHES == 128_000_000 and fit["x"] == "patches"
+    tenfolds = np.log10(PAPER_PATCHES / 16_000)
+    assert abs(fit["gaps"][EUCLIDEAN_LABEL]["gap"] - (tenfolds - 0.5)) < 1e-6
+    found = fit_numbers(fit)
+    assert (found["mse_fit_slope"], found["pecl_fit_slope"], found["l2_fit_slope"]) == (
+        "+1.00 dB",
+        "+1.00 dB",
+        "+2.00 dB",
+    )
+    assert found["fit_target"] == "128,000,000" and found["fit_decades"] == f"{np.log10(PAPER_PATCHES / 128_000):.1f}"
+    assert found["pecl_fit_gap"].startswith("-0.5") and found["pecl_fit_cross"] == "nowhere above one patch"
+    assert found["l2_fit_cross"] == f"at about {10**0.5 * 16_000:,.0f} patches seen"  # -0.5 + log10(x / 16k) = 0
+    frame.loc["ours-pecl-8000", "diverged"] = 735  # its checkpoint is from before its budget: not a point of the line
+    assert list(budget_fit(frame, tmp_path, resamples=10)["fits"]["PECL"]["x"]) == [16_000, 32_000, 64_000]
+    empty = fit_numbers(budget_fit(frame.iloc[:1], tmp_path, resamples=10))
+    assert empty["pecl_fit_gap"] == empty["mse_fit_slope"] == empty["fit_decades"] == "not measured"
 
 
 def test_a_gap_that_rounds_to_zero_is_said_so_not_printed_as_minus_zero():

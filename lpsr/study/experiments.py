@@ -80,6 +80,12 @@ READING_VARIANTS = {
 }
 
 
+# The PECL setting validation ranks first in chapter 9's weight sweep at the `cpu` profile (the
+# Euclidean distance, w_contrastive = 0.03), which chapter 9 traces over budget and chapter 10 over
+# data: one name, so both chapters' runs at the same budget and data are the same run.
+EUCLIDEAN_LABEL, EUCLIDEAN_VARIANT = "PECL L2, w 0.03", ("ours-pecl", ["loss.distance=l2", "loss.w_pixel=0.97"])
+
+
 def partial_arms(arms: dict) -> str:
     """The distances of `arms` (as `sweep_configs` takes it) trained at fewer embedding sizes than
     the paper's `DIMS`, each with the d it is trained at ("Euclidean (L2) at d = 128"), or "none"

@@ -607,35 +607,47 @@ def patch_figure(patches, count: int = 6, seed: int = 0):
     return fig
 
 
+LOSS_COLOURS = ("tab:blue", "tab:orange", "tab:green")  # each sweep's losses in its rows' order, MSE first
+
+
+def _paired_errorbar(ax, x: str, rows: pd.DataFrame, colour, label: str | None = None) -> None:
+    """The paired difference to MSE of `rows` (`diff_psnr_y`) against column `x`, with its 95%
+    interval (`diff_ci_low`, `diff_ci_high`) as error bars; the rows without one are left out."""
+    rows = rows.dropna(subset=["diff_psnr_y"]).sort_values(x) if "diff_psnr_y" in rows else rows.iloc[:0]
+    if rows.empty:
+        return
+    ax.errorbar(
+        rows[x],
+        rows["diff_psnr_y"],
+        yerr=[rows["diff_psnr_y"] - rows["diff_ci_low"], rows["diff_ci_high"] - rows["diff_psnr_y"]],
+        marker="o",
+        color=colour,
+        capsize=4,
+        label=label,
+    )
+
+
 def budget_figure(frame: pd.DataFrame):
-    """Test PSNR-Y and OCR exact against patches seen (log axis) for both losses, with the 95%
-    interval of the PSNR-Y median as a band, and the paired PECL - MSE difference with its interval."""
+    """Test PSNR-Y and OCR exact against patches seen (log axis) for each loss, with the 95%
+    interval of the PSNR-Y median as a band, and each PECL loss's paired difference to MSE with
+    its interval."""
     fig, mosaic = plt.subplot_mosaic("AB;CC", figsize=(PAGE_WIDTH, 6.2))
     axes = [mosaic[k] for k in "ABC"]
-    colours = {"MSE": "tab:blue", "PECL": "tab:orange"}
-    for loss, group in frame.dropna(subset=["psnr_y_median"]).groupby("loss"):
+    scored = frame.dropna(subset=["psnr_y_median"])
+    for (loss, group), colour in zip(scored.groupby("loss", sort=False), LOSS_COLOURS):
         group = group.sort_values("patches")
-        axes[0].plot(group["patches"], group["psnr_y_median"], marker="o", color=colours[loss], label=loss)
-        axes[0].fill_between(
-            group["patches"], group["psnr_y_ci_low"], group["psnr_y_ci_high"], color=colours[loss], alpha=0.2
-        )
+        axes[0].plot(group["patches"], group["psnr_y_median"], marker="o", color=colour, label=loss)
+        axes[0].fill_between(group["patches"], group["psnr_y_ci_low"], group["psnr_y_ci_high"], color=colour, alpha=0.2)
         if "ocr_exact" in group:
-            axes[1].plot(group["patches"], group["ocr_exact"], marker="o", color=colours[loss], label=loss)
-    pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("patches")
-    axes[2].errorbar(
-        pecl["patches"],
-        pecl["diff_psnr_y"],
-        yerr=[pecl["diff_psnr_y"] - pecl["diff_ci_low"], pecl["diff_ci_high"] - pecl["diff_psnr_y"]],
-        marker="o",
-        color=colours["PECL"],
-        capsize=4,
-    )
+            axes[1].plot(group["patches"], group["ocr_exact"], marker="o", color=colour, label=loss)
+        if loss != "MSE":
+            _paired_errorbar(axes[2], "patches", group, colour, f"{loss} − MSE")
     axes[2].axhline(0, color="black", lw=0.8)
     _mark_diverged(axes, frame)
     titles = (
         "test PSNR-Y (dB), median [95% CI]",
         "test OCR exact (share of plates)",
-        "PECL − MSE, paired test PSNR-Y (dB)",
+        "paired difference to MSE, test PSNR-Y (dB)",
     )
     budgets = sorted(frame["patches"].unique())
     for ax, title in zip(axes, titles):
@@ -646,6 +658,7 @@ def budget_figure(frame: pd.DataFrame):
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].legend()
+    axes[2].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -672,10 +685,11 @@ def _mark_diverged(axes, frame: pd.DataFrame) -> None:
 
 
 def budget_curves(frame: pd.DataFrame, runs_dir: str | Path):
-    """Validation PSNR-Y over training for every finished run of `budget_sweep`, MSE in blues and
-    PECL in oranges, darker for longer budgets."""
+    """Validation PSNR-Y over training for every finished run of `budget_sweep`, MSE in blues, the
+    headline PECL in oranges and the Euclidean variant in greens, darker for longer budgets."""
     runs, colours = {}, {}
-    for loss, cmap in (("MSE", plt.cm.Blues), ("PECL", plt.cm.Oranges)):
+    losses = frame["loss"].unique()
+    for loss, cmap in zip(losses, (plt.cm.Blues, plt.cm.Oranges, plt.cm.Greens)):
         group = frame[(frame["loss"] == loss) & frame["run"].notna()].sort_values("iterations")
         for shade, row in zip(np.linspace(0.45, 0.95, max(1, len(group))), group.itertuples()):
             name = f"{loss}, {row.iterations:,} it"
@@ -690,16 +704,7 @@ def weight_figure(frame: pd.DataFrame):
     pecl = frame[frame["loss"] == "PECL"].sort_values("w_contrastive")
     for (distance, group), colour in zip(pecl.groupby("distance"), ("tab:orange", "tab:green")):
         axes[0].plot(group["w_contrastive"], group["val_diff"], marker="o", color=colour, label=distance.upper())
-        tested = group.dropna(subset=["diff_psnr_y"])
-        axes[1].errorbar(
-            tested["w_contrastive"],
-            tested["diff_psnr_y"],
-            yerr=[tested["diff_psnr_y"] - tested["diff_ci_low"], tested["diff_ci_high"] - tested["diff_psnr_y"]],
-            marker="o",
-            color=colour,
-            capsize=4,
-            label=distance.upper(),
-        )
+        _paired_errorbar(axes[1], "w_contrastive", group, colour, distance.upper())
     weights = sorted(pecl["w_contrastive"].unique())
     for ax, title in zip(axes, ("best validation PSNR-Y, PECL − MSE (dB)", "paired test PSNR-Y, PECL − MSE (dB)")):
         ax.axhline(0, color="black", lw=0.8)
@@ -720,21 +725,12 @@ def data_scale_figure(frame: pd.DataFrame):
     paired difference to MSE at every size with its interval (bottom)."""
     fig, axes = plt.subplots(2, 1, figsize=(PAGE_WIDTH, 6.0), sharex=True)
     scored = frame.dropna(subset=["psnr_y_median", "plates"])
-    for (loss, group), colour in zip(scored.groupby("loss", sort=False), ("tab:blue", "tab:orange", "tab:green")):
+    for (loss, group), colour in zip(scored.groupby("loss", sort=False), LOSS_COLOURS):
         group = group.sort_values("plates")
         axes[0].plot(group["plates"], group["psnr_y_median"], marker="o", color=colour, label=loss)
         axes[0].fill_between(group["plates"], group["psnr_y_ci_low"], group["psnr_y_ci_high"], color=colour, alpha=0.2)
-        paired = group.dropna(subset=["diff_psnr_y"]) if "diff_psnr_y" in group else group.iloc[:0]
-        if len(paired):
-            axes[1].errorbar(
-                paired["plates"],
-                paired["diff_psnr_y"],
-                yerr=[paired["diff_psnr_y"] - paired["diff_ci_low"], paired["diff_ci_high"] - paired["diff_psnr_y"]],
-                marker="o",
-                color=colour,
-                capsize=4,
-                label=f"{loss} − MSE",
-            )
+        if loss != "MSE":
+            _paired_errorbar(axes[1], "plates", group, colour, f"{loss} − MSE")
     axes[1].axhline(0, color="black", lw=0.8)
     sizes = sorted(scored["plates"].unique())
     for ax, title in zip(axes, ("test PSNR-Y (dB), median [95% CI]", "paired difference to MSE, test PSNR-Y (dB)")):
@@ -749,24 +745,26 @@ def data_scale_figure(frame: pd.DataFrame):
     return fig
 
 
-def scale_fit_figure(frame: pd.DataFrame, fit: dict):
-    """Each loss's test PSNR-Y medians against the train plates (log axis) with its fitted line
-    a + b log10(plates) carried to `fit["target"]` plates, the 95% band of the bootstrap refits
-    around it, and the measured range shaded apart from the extrapolated one."""
+def log_fit_figure(frame: pd.DataFrame, fit: dict, xlabel: str):
+    """Each loss's test PSNR-Y medians against the scale the fit was drawn on (`fit["x"]`, log
+    axis, labelled `xlabel`) with its fitted line a + b log10(x) carried to `fit["target"]`, the
+    95% band of the bootstrap refits around it (lpsr.study.extrapolation.log_linear_fit), and the
+    extrapolated range shaded apart from the measured one."""
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
-    scored = frame.dropna(subset=["psnr_y_median", "plates"])
-    grid = np.logspace(np.log10(max(1.0, scored["plates"].min())), np.log10(fit["target"]), 60)
-    for (loss, group), colour in zip(scored.groupby("loss", sort=False), ("tab:blue", "tab:orange", "tab:green")):
-        ax.plot(group["plates"], group["psnr_y_median"], "o", color=colour, label=loss)
+    x = fit["x"]
+    scored = frame.dropna(subset=["psnr_y_median", x])
+    grid = np.logspace(np.log10(max(1.0, scored[x].min())), np.log10(fit["target"]), 60)
+    for (loss, group), colour in zip(scored.groupby("loss", sort=False), LOSS_COLOURS):
+        ax.plot(group[x], group["psnr_y_median"], "o", color=colour, label=loss)
         line = fit["fits"].get(loss)
         if line is None:
             continue
         ax.plot(grid, line["intercept"] + line["slope"] * np.log10(grid), color=colour, lw=1.2)
         band = line["boot"][:, 1:2] + line["boot"][:, 0:1] * np.log10(grid)[None, :]
         ax.fill_between(grid, *np.percentile(band, [2.5, 97.5], axis=0), color=colour, alpha=0.15)
-    ax.axvspan(scored["plates"].max(), fit["target"], color="grey", alpha=0.08, label="extrapolated")
+    ax.axvspan(scored[x].max(), fit["target"], color="grey", alpha=0.08, label="extrapolated")
     ax.set_xscale("log")
-    ax.set_xlabel("train plates")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("test PSNR-Y (dB)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

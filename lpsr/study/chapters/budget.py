@@ -1,16 +1,18 @@
-"""Chapter 9, does the answer change with budget? MSE against the headline PECL setting over training
-budget, and PECL over its contrastive weight.
+"""Chapter 9, does the answer change with budget? MSE against the headline PECL setting and its
+Euclidean variant over training budget, and PECL over its contrastive weight.
 
-`budget_sweep` trains `ours-mse` and `ours-pecl` at each of a profile's budgets (`BUDGETS`) with the
-profile's recipe, selects each run's checkpoint on validation and scores it once on the test plates.
-It returns one row per run and, for each budget, the paired PECL - MSE difference over the same
-test plates with its 95% bootstrap interval.
+`budget_sweep` trains each loss of `BUDGET_LOSSES` at each of a profile's budgets (`BUDGETS`; the
+Euclidean variant up to `EUCLIDEAN_LAST_BUDGET`) with the profile's recipe, selects each run's
+checkpoint on validation and scores it once on the test plates. It returns one row per run and,
+for each PECL run, the paired difference to MSE at its budget over the same test plates with its
+95% bootstrap interval. `budget_fit` carries a straight line in log10(patches seen) per loss to the
+paper's budget: an extrapolation, labelled as one.
 
 Training time is spent once where the runs can share one schedule (`train.schedule=wsd`: warm-up,
 the lr held, a linear decay over each run's last fifth; Hägele et al. 2024): each budget's run then
 starts from the stable phase of the budget below it and trains only the rest. `schedule_check`
 trains both schedules at the profile's own budget and compares the scores they select;
-`chosen_schedule` takes the shared one only where they agree for both losses, and otherwise trains
+`chosen_schedule` takes the shared one only where they agree for every loss, and otherwise trains
 every budget as a separate cosine run (the paper's schedule).
 
 `weight_sweep` asks the same question of the contrastive weight at the profile's own budget: the
@@ -28,7 +30,8 @@ import pandas as pd
 
 from lpsr.config import RunConfig, load_config
 from lpsr.metrics import paired_difference
-from lpsr.study.experiments import read_per_plate, train_and_score, variant_configs
+from lpsr.study.experiments import EUCLIDEAN_LABEL, EUCLIDEAN_VARIANT, read_per_plate, train_and_score, variant_configs
+from lpsr.study.extrapolation import crossing, log_linear_fit
 from lpsr.study.findings import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
@@ -85,7 +88,20 @@ def weight_claims(frame: pd.DataFrame, chapter: str) -> list[dict]:
 BUDGETS = {"smoke": (10, 20, 40), "cpu": (1000, 2000, 4000, 8000), "paper": (125_000, 250_000, 500_000, 1_000_000)}
 
 
-LOSS_LABELS = {"ours-mse": "MSE", "ours-pecl": "PECL"}  # the two methods compared, as the chapter names them
+# The losses traced over the budgets, by the prefix of their runs' names: each the chapter's label
+# for it, the prefix of the numbers its page glues, and its variant (a method, settings on top;
+# lpsr.study.experiments). MSE, the headline PECL (chapter 2) and the Euclidean variant the weight
+# sweep's validation ranks first at `cpu`.
+BUDGET_LOSSES = {
+    "ours-mse": ("MSE", "mse", ("ours-mse", [])),
+    "ours-pecl": ("PECL", "pecl", ("ours-pecl", [])),
+    "pecl-l2-w0.03": (EUCLIDEAN_LABEL, "l2", EUCLIDEAN_VARIANT),
+}
+
+
+# The largest budget the Euclidean variant is traced to, by profile. At `cpu` it stops at 4,000:
+# its 8,000-iteration run would take the book's build on the 2-core machine past 4 h.
+EUCLIDEAN_LAST_BUDGET = {"smoke": 40, "cpu": 4000, "paper": 1_000_000}
 
 
 PLATEAU_DB = 0.15  # a doubling that adds less than this on validation: MSE has stopped gaining
@@ -108,13 +124,15 @@ WEIGHT_DISTANCES = {"smoke": ("l1", "l2"), "cpu": ("l1", "l2"), "paper": ("l1", 
 def budget_configs(
     profile: str, data: str | None, budgets=None, overrides: list[str] = (), schedule: str = "cosine"
 ) -> dict[str, RunConfig]:
-    """`ours-mse-<it>` and `ours-pecl-<it>` for each budget (iterations) of the profile, shortest
-    first (so that with wsd each run can branch from the one before), with `schedule`."""
+    """`<loss>-<it>` for each loss of `BUDGET_LOSSES` (`ours-mse-1000`) at each budget (iterations)
+    of the profile, shortest first (so that with wsd each run can branch from the one before), with
+    `schedule`; the Euclidean variant up to the profile's `EUCLIDEAN_LAST_BUDGET` only."""
     budgets = sorted(budgets or BUDGETS[profile])
     variants = {
-        f"{method}-{it}": (method, [f"train.iterations={it}", f"train.schedule={schedule}"])
+        f"{prefix}-{it}": (method, [*settings, f"train.iterations={it}", f"train.schedule={schedule}"])
         for it in budgets
-        for method in LOSS_LABELS
+        for prefix, (_, _, (method, settings)) in BUDGET_LOSSES.items()
+        if prefix != "pecl-l2-w0.03" or it <= EUCLIDEAN_LAST_BUDGET[profile]
     }
     return variant_configs(profile, data, variants, overrides)
 
@@ -130,7 +148,7 @@ def budget_sweep(
     progress: bool = True,
     schedule: str = "cosine",
 ) -> pd.DataFrame:
-    """Train (or reuse) and score both losses at every budget with `schedule` (`chosen_schedule`);
+    """Train (or reuse) and score every loss at every budget with `schedule` (`chosen_schedule`);
     write `out/budget.csv`.
 
     One row per run: loss, iterations, patches seen, the best validation PSNR-Y (which selected
@@ -139,9 +157,9 @@ def budget_sweep(
     out = Path(out)
     configs = budget_configs(profile, data, budgets, overrides, schedule)
     frame = _scored_rows(train_and_score(configs, runs_dir, out, ocr, progress))
-    frame["loss"] = [LOSS_LABELS[name.rsplit("-", 1)[0]] for name in frame.index]
-    for it in frame["iterations"].unique():
-        _paired_with_mse(frame, out, f"ours-pecl-{it}", f"ours-mse-{it}")
+    frame["loss"] = [BUDGET_LOSSES[name.rsplit("-", 1)[0]][0] for name in frame.index]
+    for name in frame.index[frame["loss"] != "MSE"]:
+        _paired_with_mse(frame, out, name, f"ours-mse-{frame.loc[name, 'iterations']}")
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "budget.csv")
     return frame
@@ -242,8 +260,9 @@ def schedule_check(
 ) -> pd.DataFrame:
     """The shared schedule against a separate cosine run at the profile's own budget, for each
     loss: the wsd run (`budget_sweep`'s at that budget, scored into `out/<name>/` with OCR as the
-    sweep scores it) beside Table 1's run (the same method and recipe with cosine annealing, scored
-    without OCR into `out/<name>-cosine/`): their best validation PSNR-Y, where the wsd run
+    sweep scores it) beside the separate cosine run (the same method and recipe with cosine
+    annealing: Table 1's, the weight sweep's for the Euclidean variant; scored without OCR into
+    `out/<name>-cosine/`): their best validation PSNR-Y, where the wsd run
     diverged, and the paired wsd - cosine difference in test PSNR-Y over the same plates. `same`
     when neither diverged, validation differs by less than SAME_DB and the paired interval reaches
     within SAME_DB of zero. `chosen_schedule` reads it."""
@@ -254,8 +273,10 @@ def schedule_check(
     cosine = budget_configs(profile, data, [iterations], overrides, schedule="cosine")
     scored = train_and_score({f"{name}-cosine": c for name, c in cosine.items()}, runs_dir, out, False, progress)
     rows = []
-    for method, loss in LOSS_LABELS.items():
-        name = f"{method}-{iterations}"
+    for prefix, (loss, _, _) in BUDGET_LOSSES.items():
+        name = f"{prefix}-{iterations}"
+        if name not in wsd.index:  # a loss not traced to the profile's own budget: not checked
+            continue
         row = {"loss": loss, "iterations": iterations, "diverged": wsd.loc[name, "diverged"], "same": False}
         runs = (wsd.loc[name, "run"], scored[f"{name}-cosine"].run)
         if runs[0] is None or runs[1] is None:
@@ -284,10 +305,11 @@ def schedule_check(
 def chosen_schedule(check: pd.DataFrame, requested: str = "auto") -> str:
     """The schedule `budget_sweep` trains with: `requested` when it is "wsd" or "cosine"; for
     "auto", the shared schedule (wsd) only where `schedule_check` shows that it selects the score a
-    separate cosine run selects for both losses, else a separate cosine run per budget."""
+    separate cosine run selects for every loss of `BUDGET_LOSSES`, else a separate cosine run per
+    budget."""
     if requested != "auto":
         return requested
-    return "wsd" if len(check) == len(LOSS_LABELS) and check["same"].all() else "cosine"
+    return "wsd" if len(check) == len(BUDGET_LOSSES) and check["same"].all() else "cosine"
 
 
 # Why the budgets are trained with the schedule they are, by whether `schedule_check` shows the
@@ -321,14 +343,14 @@ def schedule_numbers(check: pd.DataFrame, schedule: str) -> dict[str, str]:
 
 
 def _schedule_pair(row: pd.Series) -> dict[str, str]:
-    """One loss's row of `schedule_check`, its keys prefixed by the loss (`mse_val_wsd`)."""
+    """One loss's row of `schedule_check`, its keys prefixed by the loss's (`mse_val_wsd`)."""
     if not missing(row.get("error")):
         compared = f"not compared: {row['error']}"
     elif missing(row["diverged"]):
         compared = "the shared-schedule run did not diverge"
     else:
         compared = f"the shared-schedule run diverged at iteration {int(row['diverged']):,}"
-    loss = row["loss"].lower()
+    loss = {label: key for label, key, _ in BUDGET_LOSSES.values()}[row["loss"]]
     return {
         f"{loss}_val_wsd": number(row.get("val_wsd")),
         f"{loss}_val_cosine": number(row.get("val_cosine"), unit=" dB"),
@@ -337,14 +359,14 @@ def _schedule_pair(row: pd.Series) -> dict[str, str]:
     }
 
 
-def gap_trend(frame: pd.DataFrame) -> str:
-    """How the paired PECL - MSE difference in test PSNR-Y moves from the smallest budget to the
+def gap_trend(frame: pd.DataFrame, loss: str = "PECL") -> str:
+    """How the paired `loss` - MSE difference in test PSNR-Y moves from the smallest budget to the
     largest: "rises" or "falls" when the two 95% intervals do not overlap, else "holds";
     "diverged" when a run of the sweep diverged (its row holds a checkpoint from before the
     divergence, not a run of its budget)."""
     if not diverged_rows(frame).empty:
         return "diverged"
-    pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
+    pecl = frame[frame["loss"] == loss].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
     if len(pecl) < 2:
         return "holds"
     return interval_move(pecl.iloc[0], pecl.iloc[-1])
@@ -355,16 +377,49 @@ def diverged_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["diverged"].notna()] if "diverged" in frame else frame.iloc[:0]
 
 
-def gap_steps(frame: pd.DataFrame) -> str:
-    """How the paired difference moves from each budget to the next ("from 1,000 to 2,000
-    iterations it falls, ...": lpsr.study.findings.interval_move), or "not measured" with fewer
-    than two budgets."""
-    pecl = frame[frame["loss"] == "PECL"].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
+def gap_steps(frame: pd.DataFrame, loss: str = "PECL") -> str:
+    """How the paired `loss` - MSE difference moves from each budget to the next ("from 1,000 to
+    2,000 iterations it falls, ...": lpsr.study.findings.interval_move), or "not measured" with
+    fewer than two budgets."""
+    pecl = frame[frame["loss"] == loss].dropna(subset=["diff_psnr_y"]).sort_values("iterations")
     steps = [
         f"from {int(a['iterations']):,} to {int(b['iterations']):,} iterations it {interval_move(a, b)}"
         for (_, a), (_, b) in zip(pecl.iterrows(), pecl.iloc[1:].iterrows())
     ]
     return ", ".join(steps) or "not measured"
+
+
+PAPER_PATCHES = 128_000_000  # the paper's budget in patches seen: 1,000k iterations of 128
+
+
+def budget_fit(frame: pd.DataFrame, out, target: int = PAPER_PATCHES, resamples: int = 1000, seed: int = 0) -> dict:
+    """Per loss, test PSNR-Y = a + b log10(patches seen) fitted to `budget_sweep`'s test medians
+    (runs that diverged left out: they hold a checkpoint from before their budget) and carried to
+    `target` patches, with a bootstrap over the test plates (lpsr.study.extrapolation.log_linear_fit)."""
+    rows = frame.drop(diverged_rows(frame).index)
+    return log_linear_fit(rows, read_per_plate(out, rows.index), "patches", target, resamples, seed)
+
+
+def fit_numbers(fit: dict) -> dict[str, str]:
+    """What chapter 9's extrapolation paragraph glues from `budget_fit`: the paper's budget in
+    patches (`fit_target`) and how many tenfolds it lies past the largest budget fitted
+    (`fit_decades`); each loss's fitted slope per tenfold of patches seen (`mse_fit_slope`,
+    `pecl_fit_slope`, `l2_fit_slope`); for each PECL loss the gap to MSE the lines imply at the
+    paper's budget with its 95% bootstrap interval (`pecl_fit_gap`, `l2_fit_gap`) and where its line
+    meets MSE's (`pecl_fit_cross`, `l2_fit_cross`)."""
+    measured = max((line["x"].max() for line in fit["fits"].values()), default=None)
+    found = {
+        "fit_target": f"{fit['target']:,}",
+        "fit_decades": number(None if measured is None else np.log10(fit["target"] / measured), ".1f"),
+    }
+    for loss, key, _ in BUDGET_LOSSES.values():
+        found[f"{key}_fit_slope"] = number(fit["fits"].get(loss, {}).get("slope"), "+.2f", " dB")
+        if loss == "MSE":
+            continue
+        gap = fit["gaps"].get(loss)
+        found[f"{key}_fit_gap"] = supported(gap["gap"], gap["ci_low"], gap["ci_high"]) if gap else "not measured"
+        found[f"{key}_fit_cross"] = crossing(gap, "patches seen", "patch")
+    return found
 
 
 def mse_plateau(frame: pd.DataFrame, threshold: float = PLATEAU_DB) -> int | None:
@@ -429,40 +484,59 @@ def _schedule_numbers(frame: pd.DataFrame) -> dict[str, str]:
 def _gap_numbers(frame: pd.DataFrame) -> dict[str, str]:
     """The budgets (`budgets`, `first_budget`, `last_budget`), the paired PECL − MSE difference at
     the smallest and the largest (`gap_first`, `gap_last`), how it moves between them (`trend`:
-    `gap_trend`, "is not measured" where a run diverged) and budget by budget (`steps`), and the
-    runs that diverged (`diverged_runs`)."""
+    `gap_trend`, "is not measured" where a run diverged) and budget by budget (`steps`); the same
+    for the Euclidean variant over the budgets it is traced at (`l2_*`, to `l2_last_budget`); and
+    the runs that diverged (`diverged_runs`)."""
     budgets = sorted(frame["iterations"].unique())
-    pecl = frame[frame["loss"] == "PECL"].set_index("iterations")
-    moved = gap_trend(frame)
-
-    def gap(iterations) -> str:
-        row = pecl.loc[iterations] if iterations in pecl.index else pd.Series(dtype=float)
-        return difference(row.get("diff_psnr_y"), row.get("diff_ci_low"), row.get("diff_ci_high"))
-
-    return {
+    found = {
         "budgets": ", ".join(f"{it:,}" for it in budgets),
         "first_budget": f"{budgets[0]:,}",
         "last_budget": f"{budgets[-1]:,}",
-        "gap_first": gap(budgets[0]),
-        "gap_last": gap(budgets[-1]),
-        "trend": "is not measured" if moved == "diverged" else moved,
-        "steps": "not measured" if moved == "diverged" else gap_steps(frame),
         "diverged_runs": _diverged_runs(diverged_rows(frame)),
     }
+    for prefix, loss in (("", "PECL"), ("l2_", EUCLIDEAN_LABEL)):
+        rows = frame[frame["loss"] == loss].sort_values("iterations")
+        moved = gap_trend(frame, loss)
+        found |= {
+            f"{prefix}gap_first": _gap(rows.iloc[0] if len(rows) else None),
+            f"{prefix}gap_last": _gap(rows.iloc[-1] if len(rows) else None),
+            f"{prefix}trend": "is not measured" if moved == "diverged" else moved,
+            f"{prefix}steps": "not measured" if moved == "diverged" else gap_steps(frame, loss),
+        }
+    l2 = sorted(frame.loc[frame["loss"] == EUCLIDEAN_LABEL, "iterations"])
+    found["l2_last_budget"] = f"{l2[-1]:,}" if l2 else "no budget"
+    return found
+
+
+def _gap(row: pd.Series | None) -> str:
+    """A row's paired difference to MSE with its interval, or "not measured"."""
+    row = pd.Series(dtype=float) if row is None else row
+    return difference(row.get("diff_psnr_y"), row.get("diff_ci_low"), row.get("diff_ci_high"))
 
 
 def _mse_numbers(frame: pd.DataFrame, threshold: float) -> dict[str, str]:
     """MSE's best validation PSNR-Y at the smallest and the largest budget (`mse_first`,
     `mse_last`), and the budget from which a doubling adds less than `threshold` (`plateau_db`) to
-    it (`plateau`: `mse_plateau`)."""
+    it (`plateau`: `mse_plateau`; where there is none, what the last doubling still adds)."""
     mse = frame[frame["loss"] == "MSE"].set_index("iterations")["val_psnr_y"].sort_index()
     plateau = mse_plateau(frame, threshold)
     return {
         "mse_first": number(mse.iloc[0] if len(mse) else None, unit=" dB"),
         "mse_last": number(mse.iloc[-1] if len(mse) else None, unit=" dB"),
         "plateau_db": f"{threshold}",
-        "plateau": f"{plateau:,} iterations" if plateau else "none measured (it still gains at the largest budget)",
+        "plateau": f"{plateau:,} iterations" if plateau else _still_gains(mse),
     }
+
+
+def _still_gains(mse: pd.Series) -> str:
+    """Where MSE has not stopped gaining: what its last doubling measured adds to its best validation
+    PSNR-Y (`mse`, by iterations), or "none measured" without a doubling."""
+    doubled = [it for it in mse.index if it / 2 in mse.index]
+    if not doubled:
+        return "none measured (no doubling of the budget measured)"
+    last = max(doubled)
+    gain = number(mse[last] - mse[last // 2], "+.2f", " dB")
+    return f"none measured; it still gains {gain} from {last // 2:,} to {last:,} iterations, the last doubling measured"
 
 
 def _diverged_runs(diverged: pd.DataFrame) -> str:

@@ -25,7 +25,8 @@ import pandas as pd
 
 from lpsr.data.plates import split_plates
 from lpsr.metrics import paired_difference
-from lpsr.study.experiments import read_per_plate, train_and_score, variant_configs
+from lpsr.study.experiments import EUCLIDEAN_LABEL, EUCLIDEAN_VARIANT, read_per_plate, train_and_score, variant_configs
+from lpsr.study.extrapolation import crossing, log_linear_fit
 from lpsr.study.findings import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, claim, interval_move
 from lpsr.study.text import index_in_corner, interval, names, number, supported
 from lpsr.training.runs import run_summary
@@ -35,13 +36,8 @@ FRACTIONS = {"smoke": (0.25, 1.0), "cpu": (0.125, 0.25, 0.5, 1.0), "paper": (0.1
 # The seeds each loss trains with on all the plates; the first is every other run's.
 SEEDS = {"smoke": (0, 1), "cpu": (0, 1, 2), "paper": (0, 1, 2)}
 # The losses, each a variant of lpsr.study.experiments (a method, settings on top): MSE, the headline
-# PECL (chapter 2) and the PECL variant chapter 9's validation ranks first at the cpu profile
-# (Euclidean, w_contrastive = 0.03), named with the settings chapter 9 trains it with.
-LOSSES = {
-    "MSE": ("ours-mse", []),
-    "PECL": ("ours-pecl", []),
-    "PECL L2, w 0.03": ("ours-pecl", ["loss.distance=l2", "loss.w_pixel=0.97"]),
-}
+# PECL (chapter 2) and the PECL variant chapter 9's validation ranks first at the cpu profile.
+LOSSES = {"MSE": ("ours-mse", []), "PECL": ("ours-pecl", []), EUCLIDEAN_LABEL: EUCLIDEAN_VARIANT}
 ENCODER_FRACTION = 0.25  # the share of the train plates the encoders are compared at
 # The plates encoder's pretraining data, for the headline PECL at ENCODER_FRACTION.
 ENCODERS = {
@@ -165,56 +161,10 @@ def _paired_with(frame: pd.DataFrame, out, keys: list[str]) -> pd.DataFrame:
 
 
 def scale_fit(frame: pd.DataFrame, out, target: int = PAPER_PLATES, resamples: int = 1000, seed: int = 0) -> dict:
-    """Per loss, PSNR-Y = a + b log10(train plates) fitted to the test medians of `scale_sweep`'s
-    rows, and the value it implies at `target` plates; and each PECL loss's implied gap to MSE there.
-    The 95% intervals come from refitting on `resamples` bootstrap resamples of the test plates (the
-    same resample for every run, so the runs stay paired): they hold the plates' sampling noise,
-    not the doubt of carrying a straight line in log-plates two or more decades past the data."""
-    rows = frame.dropna(subset=["psnr_y_median", "plates"])
-    scores = read_per_plate(out, rows.index)
-    per_plate = {name: scores[name]["psnr_y"].to_numpy() for name in rows.index if name in scores}
-    n = len(next(iter(per_plate.values()))) if per_plate else 0
-    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n)) if n else np.zeros((0, 0), int)
-    fits = {}
-    for loss, group in rows.groupby("loss", sort=False):
-        names = [name for name in group.sort_values("plates").index if name in per_plate]
-        if len(names) < 2:
-            continue
-        x = np.log10(group.loc[names, "plates"].to_numpy(float))
-        medians = np.stack([np.median(per_plate[name][draws], axis=1) for name in names], axis=1)
-        slope, intercept = np.polyfit(x, np.median(np.stack([per_plate[k] for k in names]), axis=1), 1)
-        boot = np.array([np.polyfit(x, m, 1) for m in medians])
-        fits[loss] = {
-            "slope": slope,
-            "intercept": intercept,
-            "at_target": intercept + slope * np.log10(target),
-            "boot_at_target": boot[:, 1] + boot[:, 0] * np.log10(target),
-            "boot": boot,  # (slope, intercept) of each resample
-            "plates": group.loc[names, "plates"].to_numpy(float),
-        }
-    return {"target": target, "fits": fits, "gaps": _fitted_gaps(fits)}
-
-
-def _fitted_gaps(fits: dict) -> dict:
-    """Each PECL loss's fitted gap to MSE at the target, its 95% bootstrap interval, and the plates
-    at which the two fitted lines cross (None when they are parallel or cross below one plate)."""
-    if "MSE" not in fits:
-        return {}
-    mse, gaps = fits["MSE"], {}
-    for loss, fit in fits.items():
-        if loss == "MSE":
-            continue
-        boot = fit["boot_at_target"] - mse["boot_at_target"]
-        slopes = fit["slope"] - mse["slope"]
-        cross = None if abs(slopes) < 1e-12 else (mse["intercept"] - fit["intercept"]) / slopes
-        gaps[loss] = {
-            "gap": fit["at_target"] - mse["at_target"],
-            "ci_low": float(np.percentile(boot, 2.5)),
-            "ci_high": float(np.percentile(boot, 97.5)),
-            "crosses_at": None if cross is None or cross < 0 else float(10**cross),
-            "slope_gap": slopes,
-        }
-    return gaps
+    """Per loss, PSNR-Y = a + b log10(train plates) fitted to `scale_sweep`'s test medians and
+    carried to `target` plates, with a bootstrap over the test plates
+    (lpsr.study.extrapolation.log_linear_fit)."""
+    return log_linear_fit(frame, read_per_plate(out, frame.index), "plates", target, resamples, seed)
 
 
 def scale_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -242,7 +192,7 @@ def scale_numbers(frame: pd.DataFrame, fit: dict, seeds: pd.DataFrame, encoders:
     the fitted slopes and the gap they imply at the paper's data size, the spread over seeds and
     the paired difference of each encoder's PECL run to MSE."""
     found = {"sizes": names([f"{int(p):,}" for p in sorted(frame["plates"].dropna().unique())], style="")}
-    for key, loss in (("pecl", "PECL"), ("l2", "PECL L2, w 0.03")):
+    for key, loss in (("pecl", "PECL"), ("l2", EUCLIDEAN_LABEL)):
         rows = frame[frame["loss"] == loss].dropna(subset=["diff_psnr_y"]).sort_values("plates")
         ends = (rows.iloc[0], rows.iloc[-1]) if len(rows) >= 2 else None
         found[f"{key}_first"], found[f"{key}_last"] = (
@@ -252,7 +202,7 @@ def scale_numbers(frame: pd.DataFrame, fit: dict, seeds: pd.DataFrame, encoders:
         found[f"{key}_slope"] = number(fit["fits"].get(loss, {}).get("slope"), "+.2f", " dB")
         gap = fit["gaps"].get(loss)
         found[f"{key}_fit_gap"] = supported(gap["gap"], gap["ci_low"], gap["ci_high"]) if gap else "not measured"
-        found[f"{key}_cross"] = _crossing(gap)
+        found[f"{key}_cross"] = crossing(gap, "train plates", "plate")
     found["mse_slope"] = number(fit["fits"].get("MSE", {}).get("slope"), "+.2f", " dB")
     found["target"] = f"{fit['target']:,}"
     for loss, key in (("MSE", "mse"), ("PECL", "pecl")):
@@ -274,15 +224,6 @@ MOVES = {"rises": "rises", "falls": "falls", "holds": "does not move beyond its 
 
 def _difference(row) -> str:
     return supported(row["diff_psnr_y"], row["diff_ci_low"], row["diff_ci_high"])
-
-
-def _crossing(gap: dict | None) -> str:
-    """Where the two fitted lines meet, as the page says it."""
-    if gap is None:
-        return "not measured"
-    if gap["crosses_at"] is None:
-        return "nowhere above one plate"
-    return f"at about {number(gap['crosses_at'], ',.0f')} train plates"
 
 
 def scale_claims(frame: pd.DataFrame, chapter: str) -> list[dict]:
