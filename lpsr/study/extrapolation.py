@@ -68,13 +68,3 @@ def fitted_gaps(fits: dict) -> dict:
             "slope_gap": slopes,
         }
     return gaps
-
-
-def crossing(gap: dict | None, units: str, one: str) -> str:
-    """Where a loss's fitted line meets MSE's (`fitted_gaps`), as a page says it: "at about 420
-    train plates" (`units`), "nowhere above one plate" (`one`), or "not measured" without a fit."""
-    if gap is None:
-        return "not measured"
-    if gap["crosses_at"] is None:
-        return f"nowhere above one {one}"
-    return f"at about {gap['crosses_at']:,.0f} {units}"

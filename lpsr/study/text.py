@@ -119,3 +119,23 @@ def index_in_corner(frame):
     out = frame.rename_axis(index=None)
     out.columns = out.columns.set_names([None] * (out.columns.nlevels - 1) + [frame.index.name])
     return out
+
+
+def fit_phrases(fit: dict, loss: str, units: str, one: str) -> dict[str, str]:
+    """What a page says of `loss`'s line in a fit (lpsr.study.extrapolation.log_linear_fit): its
+    slope per tenfold (`slope`, "+0.22 dB"), the gap to MSE it implies at the fit's target with its
+    95% interval, rounded as the interval supports (`gap`), and where it meets MSE's line (`cross`:
+    "at about 420 train plates" in `units`, "nowhere above one plate" with `one`); "not measured"
+    for what the fit lacks."""
+    gap = fit["gaps"].get(loss)
+    if gap is None:
+        cross = "not measured"
+    elif gap["crosses_at"] is None:
+        cross = f"nowhere above one {one}"
+    else:
+        cross = f"at about {number(gap['crosses_at'], ',.0f')} {units}"
+    return {
+        "slope": number(fit["fits"].get(loss, {}).get("slope"), "+.2f", " dB"),
+        "gap": supported(gap["gap"], gap["ci_low"], gap["ci_high"]) if gap else "not measured",
+        "cross": cross,
+    }

@@ -31,7 +31,7 @@ import pandas as pd
 from lpsr.config import RunConfig, load_config
 from lpsr.metrics import paired_difference
 from lpsr.study.experiments import EUCLIDEAN_LABEL, EUCLIDEAN_VARIANT, read_per_plate, train_and_score, variant_configs
-from lpsr.study.extrapolation import crossing, log_linear_fit
+from lpsr.study.extrapolation import log_linear_fit
 from lpsr.study.findings import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
@@ -41,7 +41,7 @@ from lpsr.study.findings import (
     interval_move,
     interval_verdict,
 )
-from lpsr.study.text import difference, interval, missing, names, number, supported
+from lpsr.study.text import difference, fit_phrases, interval, missing, names, number, supported
 from lpsr.training.runs import run_summary
 
 
@@ -131,8 +131,8 @@ def budget_configs(
     variants = {
         f"{prefix}-{it}": (method, [*settings, f"train.iterations={it}", f"train.schedule={schedule}"])
         for it in budgets
-        for prefix, (_, _, (method, settings)) in BUDGET_LOSSES.items()
-        if prefix != "pecl-l2-w0.03" or it <= EUCLIDEAN_LAST_BUDGET[profile]
+        for prefix, (label, _, (method, settings)) in BUDGET_LOSSES.items()
+        if label != EUCLIDEAN_LABEL or it <= EUCLIDEAN_LAST_BUDGET[profile]
     }
     return variant_configs(profile, data, variants, overrides)
 
@@ -413,12 +413,10 @@ def fit_numbers(fit: dict) -> dict[str, str]:
         "fit_decades": number(None if measured is None else np.log10(fit["target"] / measured), ".1f"),
     }
     for loss, key, _ in BUDGET_LOSSES.values():
-        found[f"{key}_fit_slope"] = number(fit["fits"].get(loss, {}).get("slope"), "+.2f", " dB")
-        if loss == "MSE":
-            continue
-        gap = fit["gaps"].get(loss)
-        found[f"{key}_fit_gap"] = supported(gap["gap"], gap["ci_low"], gap["ci_high"]) if gap else "not measured"
-        found[f"{key}_fit_cross"] = crossing(gap, "patches seen", "patch")
+        phrases = fit_phrases(fit, loss, "patches seen", "patch")
+        found[f"{key}_fit_slope"] = phrases["slope"]
+        if loss != "MSE":
+            found[f"{key}_fit_gap"], found[f"{key}_fit_cross"] = phrases["gap"], phrases["cross"]
     return found
 
 

@@ -26,9 +26,9 @@ import pandas as pd
 from lpsr.data.plates import split_plates
 from lpsr.metrics import paired_difference
 from lpsr.study.experiments import EUCLIDEAN_LABEL, EUCLIDEAN_VARIANT, read_per_plate, train_and_score, variant_configs
-from lpsr.study.extrapolation import crossing, log_linear_fit
+from lpsr.study.extrapolation import log_linear_fit
 from lpsr.study.findings import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, claim, interval_move
-from lpsr.study.text import index_in_corner, interval, names, number, supported
+from lpsr.study.text import fit_phrases, index_in_corner, interval, names, number, supported
 from lpsr.training.runs import run_summary
 
 # The shares of the train plates each loss trains on, by profile (1: all of them).
@@ -199,11 +199,13 @@ def scale_numbers(frame: pd.DataFrame, fit: dict, seeds: pd.DataFrame, encoders:
             (_difference(r) for r in ends) if ends else ("not measured", "not measured")
         )
         found[f"{key}_move"] = MOVES[interval_move(*ends)] if ends else MOVES["holds"]
-        found[f"{key}_slope"] = number(fit["fits"].get(loss, {}).get("slope"), "+.2f", " dB")
-        gap = fit["gaps"].get(loss)
-        found[f"{key}_fit_gap"] = supported(gap["gap"], gap["ci_low"], gap["ci_high"]) if gap else "not measured"
-        found[f"{key}_cross"] = crossing(gap, "train plates", "plate")
-    found["mse_slope"] = number(fit["fits"].get("MSE", {}).get("slope"), "+.2f", " dB")
+        phrases = fit_phrases(fit, loss, "train plates", "plate")
+        found[f"{key}_slope"], found[f"{key}_fit_gap"], found[f"{key}_cross"] = (
+            phrases["slope"],
+            phrases["gap"],
+            phrases["cross"],
+        )
+    found["mse_slope"] = fit_phrases(fit, "MSE", "train plates", "plate")["slope"]
     found["target"] = f"{fit['target']:,}"
     for loss, key in (("MSE", "mse"), ("PECL", "pecl")):
         scores = seeds.loc[seeds["loss"] == loss, "psnr_y_median"].dropna()
