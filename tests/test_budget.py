@@ -357,6 +357,9 @@ def test_the_weight_numbers_report_the_test_score_of_the_setting_validation_sele
     assert table.loc[("PECL", "L1", "0.003"), "val − MSE (dB)"] == "-0.40"
     below = _weights_frame({("l1", 0.01): -0.2}, {("l1", 0.01): (-0.5, -0.7, -0.3)})
     assert weight_numbers(below)["weight_side"] == "below"
+    nil = _weights_frame({("l1", 0.01): -0.2}, {("l1", 0.01): (-0.002, -0.004, -0.001)})
+    found = weight_numbers(nil)
+    assert found["weight_diff"].startswith("nil") and found["weight_side"] == "level with"
     assert weight_claims(below, "notebooks/09_budget")[0]["verdict"] == "not reproduced"
     above = _weights_frame({("l1", 0.01): 0.2}, {("l1", 0.01): (0.5, 0.3, 0.7)})
     assert weight_numbers(above)["weight_side"] == "above" and weight_numbers(above)["weights_above"] == "1"

@@ -581,7 +581,7 @@ def weight_numbers(frame: pd.DataFrame) -> dict[str, str]:
     validation PSNR-Y (`weight_mse_val`) and the range of PECL − MSE on validation
     (`weight_val_low`, `weight_val_high`); and the setting validation selects (`weight_choice`,
     `weight_choice_val`) with its paired test difference to MSE (`weight_diff`) and which side of
-    MSE that puts it (`weight_side`)."""
+    MSE that puts it (`weight_side`: "level with" where the difference rounds to nil)."""
     pecl = frame[frame["loss"] == "PECL"].dropna(subset=["val_psnr_y"])
     mse_val = frame.loc["ours-mse", "val_psnr_y"] if "ours-mse" in frame.index else None
     return {
@@ -604,8 +604,11 @@ def _chosen_weight(chosen: pd.Series | None) -> dict[str, str]:
     if chosen is None:
         chosen = pd.Series(dtype=float)
     diff = (chosen.get("diff_psnr_y"), chosen.get("diff_ci_low"), chosen.get("diff_ci_high"))
+    gap = difference(*diff)
     if any(missing(v) for v in diff):
         side = "not compared with"
+    elif gap.startswith("nil"):
+        side = "level with"  # an interval off zero by less than the digits shown is no side of MSE
     else:
         side = "above" if diff[1] > 0 else "below" if diff[2] < 0 else "indistinguishable from"
     return {
@@ -613,6 +616,6 @@ def _chosen_weight(chosen: pd.Series | None) -> dict[str, str]:
         if "distance" in chosen
         else "not measured",
         "weight_choice_val": number(chosen.get("val_psnr_y"), unit=" dB"),
-        "weight_diff": difference(*diff),
+        "weight_diff": gap,
         "weight_side": side,
     }
