@@ -46,7 +46,10 @@ def test_supported_rounds_to_the_interval_width():
     from lpsr.study.text import supported
 
     assert supported(-1.6049, -1.79, -1.43) == "-1.6 dB [-1.8, -1.4]"  # 0.36 wide: one decimal
-    assert supported(0.0123, 0.004, 0.031, "") == "+0.01 [+0.00, +0.03]"  # 0.027 wide: two
+    assert supported(0.0223, 0.014, 0.031, "") == "+0.02 [+0.01, +0.03]"  # 0.017 wide: two
+    # an end that would round to zero keeps its side of zero: a decimal more
+    assert supported(0.04, -0.01, 0.10) == "+0.04 dB [-0.01, +0.10]"
+    assert supported(0.0123, 0.004, 0.031, "") == "+0.012 [+0.004, +0.031]"
     assert supported(-3.2, -6.0, -1.0) == "-3 dB [-6, -1]"
     assert supported(np.nan, 0, 1) == "not measured"
 

@@ -77,9 +77,13 @@ def supported(median, low, high, unit: str = " dB") -> str:
 
 def interval_decimals(low, high) -> int:
     """The decimals that keep one significant digit of an interval's width (0.37 wide: one; 0.04:
-    two; 3 wide: none; at most three)."""
+    two; 3 wide: none; at most three), and more where an end that is not zero would round to zero:
+    which side of zero each end lies on is what a paired interval says, so rounding keeps it."""
     width = abs(float(high) - float(low))
-    return 3 if width <= 0 else min(3, max(0, -math.floor(math.log10(width))))
+    decimals = 3 if width <= 0 else min(3, max(0, -math.floor(math.log10(width))))
+    while decimals < 3 and any(v != 0 and round(float(v), decimals) == 0 for v in (low, high)):
+        decimals += 1
+    return decimals
 
 
 def interval(median, low, high, sign: str = "", absent: str = "–") -> str:
