@@ -7,7 +7,6 @@ import pandas as pd
 
 from lpsr.study.chapters.budget import (
     BUDGETS,
-    EUCLIDEAN_LAST_BUDGET,
     PAPER_PATCHES,
     budget_claims,
     budget_configs,
@@ -74,11 +73,8 @@ def _frame(mse_val, gaps, its=(1000, 2000, 4000, 8000), l2_gaps=()):
 
 def test_budget_runs_share_a_wsd_schedule_and_cosine_runs_are_table_1s():
     configs = budget_configs("cpu", None, budgets=(4000, 1000, 2000, 8000), schedule="wsd")
-    traced = [
-        ("ours-mse", "ours-pecl", "pecl-l2-w0.03") if it <= 4000 else ("ours-mse", "ours-pecl") for it in BUDGETS["cpu"]
-    ]
     assert list(configs) == [
-        f"{m}-{it}" for it, losses in zip(BUDGETS["cpu"], traced) for m in losses
+        f"{m}-{it}" for it in (1000, 2000, 4000, 8000) for m in ("ours-mse", "ours-pecl", "pecl-l2-w0.03")
     ]  # shortest first
     assert {c.train.schedule for c in configs.values()} == {"wsd"}
     assert configs["ours-pecl-8000"].train.iterations == 8000 and configs["ours-pecl-8000"].loss.name == "pecl"
@@ -231,11 +227,11 @@ def test_budget_numbers_and_table_say_what_the_numbers_say():
     assert table.loc[("MSE", "8,000"), "patches seen"] == "128,000" and "nan" not in table.to_string()
 
 
-def test_the_euclidean_variant_is_traced_to_its_last_budget_on_the_weight_sweeps_runs():
+def test_the_euclidean_variant_is_traced_over_every_budget_from_the_weight_sweeps_run():
     configs = budget_configs("cpu", None)
     traced = [name for name in configs if name.startswith("pecl-l2-w0.03-")]
-    assert traced == [f"pecl-l2-w0.03-{it}" for it in BUDGETS["cpu"] if it <= EUCLIDEAN_LAST_BUDGET["cpu"]]
-    assert len(traced) == 3 and configs["pecl-l2-w0.03-4000"].train.iterations == 4000
+    assert traced == [f"pecl-l2-w0.03-{it}" for it in BUDGETS["cpu"]]
+    assert len(configs) == 3 * len(BUDGETS["cpu"]) and configs["pecl-l2-w0.03-4000"].train.iterations == 4000
     assert (configs["pecl-l2-w0.03-4000"].loss.distance, configs["pecl-l2-w0.03-4000"].loss.w_pixel) == ("l2", 0.97)
     assert configs["pecl-l2-w0.03-1000"].run_id() == weight_configs("cpu", None)["pecl-l2-w0.03"].run_id()
     frame = _frame(
